@@ -1,0 +1,7 @@
+"""Task distributions: each has ``sample_tasks(n, rng)``; a regression task has ``sample(k, rng)``."""
+
+from .ambiguous import Ambiguous
+from .linear import LinearRegression
+from .sinusoid import Sinusoid
+
+__all__ = ["Sinusoid", "LinearRegression", "Ambiguous"]
