@@ -25,7 +25,7 @@ lab: setup
 
 # Library tests, every chapter and solution notebook (nbval, lax), pair sync and exercise checks.
 test: setup
-	$(PY) -m pytest -n $(JOBS) tests --nbval-lax --nbval-current-env chapters/*.ipynb solutions/*.ipynb
+	$(PY) -m pytest -n $(JOBS) tests --nbval-lax --nbval-current-env $(wildcard chapters/*.ipynb solutions/*.ipynb)
 
 # Sync each chapters/NN_slug.py into its .ipynb and execute it in place.
 # NB=chapters/02_maml.py make notebooks   runs just one.

@@ -36,5 +36,5 @@ def check_params(params) -> dict:
 def check_finite(what: str, value: torch.Tensor) -> torch.Tensor:
     """Raise instead of letting a NaN or Inf propagate silently."""
     if not torch.isfinite(value).all():
-        raise FloatingPointError(f"{what} is not finite ({value.detach().flatten()[:4].tolist()}...); lower the step size")
+        raise FloatingPointError(f"{what} is not finite ({value.detach().flatten()[:4].tolist()}); lower the step size")
     return value

@@ -16,7 +16,7 @@ MAML treats each inner gradient as a constant, so every Jacobian factor becomes 
 import torch
 from torch.func import grad, vmap
 
-from ._checks import check_params, check_step_size, check_steps
+from ._checks import check_finite, check_params, check_step_size, check_steps
 
 
 def _trainable(params: dict) -> dict:
@@ -39,6 +39,7 @@ def adapt(loss_fn, params: dict, batch, *, lr: float, steps: int = 1, first_orde
         loss = loss_fn(phi, batch)
         if loss.dim() != 0:
             raise ValueError(f"loss_fn must return a scalar, got shape {tuple(loss.shape)}")
+        check_finite("the inner-loop loss", loss)
         grads = torch.autograd.grad(
             loss, list(phi.values()), create_graph=not first_order, materialize_grads=True
         )
@@ -89,7 +90,7 @@ def maml_objective(loss_fn, params: dict, tasks, *, lr: float, steps: int = 1, f
         losses = [
             loss_fn(adapt(loss_fn, params, s, lr=lr, steps=steps, first_order=first_order), q) for s, q in tasks
         ]
-        return torch.stack(losses).mean()
+        return check_finite("the MAML objective", torch.stack(losses).mean())
 
     def query_loss(theta, support, query):
         phi = theta
@@ -98,4 +99,4 @@ def maml_objective(loss_fn, params: dict, tasks, *, lr: float, steps: int = 1, f
             phi = {k: phi[k] - lr * (g[k].detach() if first_order else g[k]) for k in phi}
         return loss_fn(phi, query)
 
-    return vmap(query_loss, in_dims=(None, 0, 0))(params, supports, queries).mean()
+    return check_finite("the MAML objective", vmap(query_loss, in_dims=(None, 0, 0))(params, supports, queries).mean())

@@ -112,14 +112,20 @@ class Platipus(nn.Module):
             ).mean()
         return vmap(self._task_elbo)(supports, queries, eps).mean()
 
-    def sample_prior(self, support, n_samples: int) -> list:
-        """n_samples draws theta ~ p(theta | D_tr) = N(mu - gamma_p grad L(mu, D_tr), sigma^2)."""
+    def prior_samples(self, supports, n_samples: int) -> dict:
+        """theta ~ p(theta | D_tr) = N(mu - gamma_p grad L(mu, D_tr), sigma^2) for a stack of support
+        sets (x [tasks, K, 1], y [tasks, K, 1]): a dict of tensors [tasks, n_samples, ...]."""
         check_steps("n_samples", n_samples)
-        mean_p = self._shifted_mean(self.gamma_p, support)
-        std = {k: v.exp() for k, v in self._dict(self.log_sigma).items()}
-        return [
-            {k: (mean_p[k] + std[k] * torch.randn_like(std[k])).detach() for k in mean_p} for _ in range(n_samples)
-        ]
+        mean_p = vmap(self._shifted_mean, in_dims=(None, 0))(self.gamma_p, supports)
+        return {
+            k: (m[:, None] + self.log_sigma[self._key(k)].exp() * torch.randn(m.shape[0], n_samples, *m.shape[1:])).detach()
+            for k, m in mean_p.items()
+        }
+
+    def sample_prior(self, support, n_samples: int) -> list:
+        """n_samples draws theta ~ p(theta | D_tr) for one support set, as a list of param dicts."""
+        stacked = self.prior_samples(tuple(t[None] for t in support), n_samples)
+        return [{k: v[0, i] for k, v in stacked.items()} for i in range(n_samples)]
 
     def sample_adapted(self, support, n_samples: int, steps: int = 1) -> list:
         """n_samples adapted parameter dicts: theta ~ p(theta | D_tr), then ``steps`` inner steps."""

@@ -1,0 +1,106 @@
+"""The `metarl-lite` command: train, evaluate and plot runs.
+
+    metarl-lite train --algo maml --task sinusoid --config paper --shots 5 --out results/sinusoid/maml_5shot
+    metarl-lite evaluate results/sinusoid/maml_5shot --adapt-steps 10 --json
+    metarl-lite plot results/sinusoid/maml_5shot results/sinusoid/pretrain_5shot --out curves.png
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import configs, seed_everything
+from .checkpoint import CheckpointError
+from .runs import RunFolderError, write_json
+
+EXPECTED_ERRORS = (ValueError, RunFolderError, CheckpointError, FloatingPointError)
+
+
+def _train(args):
+    from . import regression
+
+    config = configs.make_config(args.algo, args.task, args.config, seed=args.seed,
+                                 **({"shots": args.shots} if args.shots is not None else {}))
+    seed_everything(args.seed)
+    path = regression.train(config, args.out, resume=args.resume, progress=not args.quiet)
+    print(f"trained {config.algo} on {config.task} ({config.config}, {config.shots}-shot) -> {path}")
+
+
+def _evaluate(args):
+    from . import regression
+
+    seed_everything(0)
+    learner = regression.load_learner(args.run)
+    result = regression.evaluate(learner, adapt_steps=args.adapt_steps, adapt_lr=args.adapt_lr,
+                                 shots=args.shots, n_tasks=args.tasks)
+    write_json(Path(args.run) / "evaluation.json", result)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.run}: {result['metric']} over {result['tasks']} held-out tasks, "
+              f"{result['shots']}-shot, adapt lr {result['adapt_lr']}")
+        for k, (m, h) in enumerate(zip(result["after_steps"], result["ci95"])):
+            print(f"  after {k:2d} steps: {m:.4f} +- {h:.4f}")
+
+
+def _plot(args):
+    from .plotting import plot_runs
+
+    plot_runs(args.runs, args.out)
+    print(f"wrote {args.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="metarl-lite", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="meta-train a run into a folder (config.json, metrics.csv, checkpoint.pt)")
+    train.add_argument("--algo", required=True, choices=configs.ALGOS)
+    train.add_argument("--task", required=True, choices=configs.TASKS)
+    train.add_argument("--config", default="quick", choices=configs.CONFIG_NAMES)
+    train.add_argument("--shots", type=int, help="K, support points per task (default: the config's)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", required=True, type=Path, help="run folder")
+    train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_train)
+
+    ev = sub.add_parser("evaluate", help="adapt on held-out tasks; writes DIR/evaluation.json")
+    ev.add_argument("run", type=Path)
+    ev.add_argument("--adapt-steps", type=int, default=10)
+    ev.add_argument("--adapt-lr", type=float, help="alpha for adaptation (default: the training alpha; "
+                                                   "for pretrain/random the best of a grid on validation tasks)")
+    ev.add_argument("--shots", type=int, help="K support points (default: the run's)")
+    ev.add_argument("--tasks", type=int, default=600, help="number of held-out tasks")
+    ev.add_argument("--json", action="store_true", help="print the result as one JSON line")
+    ev.set_defaults(func=_evaluate)
+
+    plot = sub.add_parser("plot", help="learning and adaptation curves of one or more runs")
+    plot.add_argument("runs", nargs="+", type=Path)
+    plot.add_argument("--out", type=Path, default=Path("runs.png"))
+    plot.set_defaults(func=_plot)
+    return parser
+
+
+def _check_counts(args):
+    for name in ("adapt_steps", "tasks", "shots"):
+        value = getattr(args, name, None)
+        if value is not None and value < (0 if name == "adapt_steps" else 1):
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} must be >= {0 if name == 'adapt_steps' else 1}, got {value}")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        _check_counts(args)
+        args.func(args)
+    except EXPECTED_ERRORS as err:
+        print(f"metarl-lite: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Run folders: config.json, metrics.csv and checkpoint.pt, and the rules that protect them.
+
+A folder whose config.json differs from the requested run is another run and is never
+overwritten. Metrics rows past the last checkpoint are dropped on resume, so a resumed run
+ends with exactly the rows of an uninterrupted one.
+"""
+
+import csv
+import json
+import os
+from pathlib import Path
+
+from . import checkpoint
+
+
+class RunFolderError(RuntimeError):
+    """The --out folder cannot be used for this run."""
+
+
+def _differences(old: dict, new: dict) -> str:
+    keys = sorted(set(old) | set(new), key=str)
+    return ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
+
+
+def write_json(path: Path, data) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+class RunFolder:
+    def __init__(self, path, config: dict, *, resume: bool = False):
+        self.path = Path(path)
+        self.config = config
+        self.checkpoint_path = self.path / "checkpoint.pt"
+        self.metrics_path = self.path / "metrics.csv"
+        config_path = self.path / "config.json"
+        if config_path.exists():
+            saved = json.loads(config_path.read_text())
+            if saved != config:
+                raise RunFolderError(
+                    f"{self.path} holds another run (config differs: {_differences(saved, config)}); "
+                    f"choose another --out or delete {self.path}"
+                )
+            if self.checkpoint_path.exists() and not resume:
+                raise RunFolderError(
+                    f"{self.path} already holds this run; pass --resume to continue it, or choose another --out"
+                )
+        elif self.path.exists() and any(self.path.iterdir()):
+            raise RunFolderError(f"{self.path} is not empty and holds no metarl-lite run; choose another --out")
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            write_json(config_path, config)
+
+    def load_checkpoint(self):
+        """The saved state, or None when there is none yet; checks it belongs to this run."""
+        if not self.checkpoint_path.exists():
+            return None
+        state = checkpoint.load(self.checkpoint_path)
+        if state.get("config") != self.config:
+            raise checkpoint.CheckpointError(
+                f"{self.checkpoint_path} belongs to another run ({_differences(state.get('config', {}), self.config)}); "
+                f"delete it or choose another --out"
+            )
+        return state
+
+    def save_checkpoint(self, state: dict) -> None:
+        checkpoint.save(self.checkpoint_path, {"config": self.config, **state})
+
+    def start_metrics(self, columns, after_iteration: int) -> None:
+        """Open metrics.csv, keeping only the rows up to ``after_iteration`` (the checkpoint's)."""
+        self.columns = list(columns)
+        rows = []
+        if after_iteration > 0 and self.metrics_path.exists():
+            with self.metrics_path.open() as f:
+                rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= after_iteration]
+        with self.metrics_path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, self.columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def append_metrics(self, row: dict) -> None:
+        with self.metrics_path.open("a", newline="") as f:
+            csv.DictWriter(f, self.columns).writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def read_config(path) -> dict:
+    """config.json of an existing run folder, with a clear error when there is none."""
+    config_path = Path(path) / "config.json"
+    if not config_path.is_file():
+        raise RunFolderError(f"{path} holds no run (no config.json); train first with metarl-lite train --out {path}")
+    return json.loads(config_path.read_text())
+
+
+def read_metrics(path) -> list:
+    with (Path(path) / "metrics.csv").open() as f:
+        return list(csv.DictReader(f))

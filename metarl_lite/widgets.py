@@ -1,0 +1,251 @@
+"""Figures for the chapters: pure functions compute what is drawn, thin widget builders wrap them.
+
+Each widget is an ``ipywidgets.interactive`` over a pure function that the tests call directly:
+
+- :func:`adapted_fit` -- a regression network before and after k gradient steps of size alpha on
+  K support points of one task (MAML's inner loop, :func:`metarl_lite.meta.adapt`);
+  :func:`adaptation_widget` draws it for several initializations (e.g. MAML vs pretrained) with
+  sliders for alpha (log scale) and k.
+- :func:`adaptation_curves` -- the mean support and query loss over many tasks after 0..k steps.
+- :func:`platipus_samples` -- functions phi = theta - alpha grad L_tr(theta) for theta drawn from
+  PLATIPUS's prior p(theta | D_tr); :func:`platipus_widget` draws them with sliders for K and the
+  number of samples.
+
+The interactive's callback returns the pure result (kept in ``widget.result``) and puts the figure
+into ``widget.out`` as a PNG, which works the same in JupyterLab and in a headless test.
+"""
+
+import io
+
+import ipywidgets
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from IPython.display import Image
+from torch.func import grad, vmap
+
+from .meta import adapt
+from .meta._checks import check_step_size, check_steps
+from .meta.platipus import mse
+from .nn import mlp
+
+GRID_POINTS = 200  # points of the dense grid on which functions are drawn and the query MSE is taken
+
+
+def _input_grid(task, dtype) -> torch.Tensor:
+    """A dense grid [GRID_POINTS, 1] over the task's whole input range (x_range or query_range)."""
+    x_range = getattr(task, "x_range", None) or getattr(task, "query_range", None)
+    if x_range is None:
+        raise ValueError(
+            f"{type(task).__name__} has no x_range or query_range; widgets draw 1-D regression tasks "
+            "such as metarl_lite.tasks.Sinusoid or Ambiguous"
+        )
+    return torch.linspace(*x_range, GRID_POINTS, dtype=dtype)[:, None]
+
+
+def _numpy(x: torch.Tensor) -> np.ndarray:
+    return x.detach().reshape(-1).numpy()
+
+
+def adapted_fit(params: dict, task, *, lr: float, steps: int, shots: int, seed: int) -> dict:
+    """A network before and after ``steps`` gradient steps of size ``lr`` on ``shots`` points of ``task``.
+
+    The support set D_tr is ``task.sample(shots, default_rng(seed))`` (the same points for every
+    ``params`` given the same seed) and phi = adapt(mse, params, D_tr, lr=lr, steps=steps). The
+    query loss is the mean squared error against the true function on the dense grid, a
+    Monte-Carlo estimate of E_x (f_phi(x) - y(x))^2 for x uniform on the input range.
+
+    Returns a dict of NumPy arrays and floats: ``x``, ``y_true``, ``before``, ``after`` (each
+    [GRID_POINTS]), ``support_x``, ``support_y`` ([shots]), ``support_mse_before``,
+    ``support_mse_after``, ``query_mse_before``, ``query_mse``.
+    """
+    dtype = next(iter(params.values())).dtype
+    support = task.sample(shots, np.random.default_rng(seed), dtype=dtype)
+    x = _input_grid(task, dtype)
+    y_true = task(x)
+    # Only the values of phi are drawn, so first-order adaptation (no graph through the steps) suffices.
+    phi = adapt(mse, params, support, lr=lr, steps=steps, first_order=True)
+    with torch.no_grad():
+        before, after = mlp(params, x), mlp(phi, x)
+        return {
+            "x": _numpy(x),
+            "y_true": _numpy(y_true),
+            "before": _numpy(before),
+            "after": _numpy(after),
+            "support_x": _numpy(support[0]),
+            "support_y": _numpy(support[1]),
+            "support_mse_before": mse(params, support).item(),
+            "support_mse_after": mse(phi, support).item(),
+            "query_mse_before": ((before - y_true) ** 2).mean().item(),
+            "query_mse": ((after - y_true) ** 2).mean().item(),
+        }
+
+
+def adaptation_curves(params: dict, tasks, *, lr: float, steps: int) -> dict:
+    """Mean support and query MSE over ``tasks`` after 0, 1, ..., ``steps`` gradient steps of size
+    ``lr`` on each task's support set, the curves of the chapters' adaptation plots.
+
+    A task is a (support, query) pair of (x, y) batches, all tasks of the same shapes; the inner
+    loops of all tasks run as one ``torch.func.vmap``. Returns {"support": array [steps + 1],
+    "query": array [steps + 1]}.
+    """
+    lr, steps = check_step_size("lr", lr), check_steps("steps", steps)
+    tasks = list(tasks)
+    shapes = {tuple(t.shape for batch in task for t in batch) for task in tasks}
+    if len(shapes) != 1:
+        raise ValueError(f"tasks must be (support, query) pairs of (x, y) batches of equal shapes, got {len(tasks)} "
+                         f"tasks with {len(shapes)} different shapes")
+
+    def losses(theta, support, query):  # [steps + 1, 2]: (support loss, query loss) after each step
+        out = [torch.stack([mse(theta, support), mse(theta, query)])]
+        for _ in range(steps):
+            g = grad(mse)(theta, support)
+            theta = {k: theta[k] - lr * g[k] for k in theta}
+            out.append(torch.stack([mse(theta, support), mse(theta, query)]))
+        return torch.stack(out)
+
+    supports = tuple(torch.stack(column) for column in zip(*(s for s, _ in tasks)))
+    queries = tuple(torch.stack(column) for column in zip(*(q for _, q in tasks)))
+    detached = {k: p.detach() for k, p in params.items()}
+    mean = vmap(losses, in_dims=(None, 0, 0))(detached, supports, queries).mean(0).numpy()
+    return {"support": mean[:, 0], "query": mean[:, 1]}
+
+
+def _draw_task(ax, drawn: dict, title: str) -> None:
+    """The true function, the support points, labels, and y-limits that keep the truth in view
+    (a diverging adaptation, e.g. alpha too large, leaves the frame instead of rescaling it)."""
+    ax.plot(drawn["x"], drawn["y_true"], color="black", linewidth=2, label="true function")
+    ax.scatter(drawn["support_x"], drawn["support_y"], color="black", zorder=3, label="support points")
+    span = np.abs(np.concatenate([drawn["y_true"], drawn["support_y"]])).max()
+    ax.set_ylim(-1.5 * span - 0.5, 1.5 * span + 0.5)
+    ax.set_xlabel("input x")
+    ax.set_ylabel("output y")
+    ax.set_title(title)
+
+
+def _legend_below(ax) -> None:
+    """The legend under the axis, where it hides no curve."""
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2, frameon=False)
+
+
+def plot_adapted_fits(ax, fits: dict, title: str = "") -> None:
+    """Draw {name: adapted_fit(...)} on one axis: the true function, the support points, and per
+    name the prediction before (dashed) and after (solid) adaptation, the query MSE in the legend."""
+    _draw_task(ax, next(iter(fits.values())), title)
+    for (name, fit), color in zip(fits.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        ax.plot(fit["x"], fit["before"], linestyle="--", color=color, label=f"{name}, before")
+        ax.plot(fit["x"], fit["after"], color=color, label=f"{name}, after (query MSE {fit['query_mse']:.2f})")
+    _legend_below(ax)
+
+
+def _show_figure(out: ipywidgets.Output, fig) -> None:
+    """Replace what ``out`` shows with a PNG of ``fig`` and close ``fig``.
+
+    Setting ``out.outputs`` directly (rather than capturing ``plt.show()``) works without a
+    running kernel too, so tests can check that the output area received the figure.
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    with out.hold_sync():
+        out.outputs = ()
+        out.append_display_data(Image(data=buffer.getvalue(), format="png"))
+
+
+class FigureInteractive(ipywidgets.interactive):
+    """ipywidgets.interactive over ``draw(**values) -> (result, figure)``: ``result`` goes to
+    ``self.result``, the figure to ``self.out``; one slider per keyword in ``sliders``."""
+
+    def __init__(self, draw, **sliders):
+        self._draw = draw
+        super().__init__(self._update_figure, clear_output=False, **sliders)
+
+    def _update_figure(self, **values):
+        result, fig = self._draw(**values)
+        _show_figure(self.out, fig)
+        return result
+
+
+def adaptation_widget(params_by_name: dict, task, *, lr: float = 0.01, steps: int = 1, shots: int = 5,
+                      seed: int = 0, max_steps: int = 20) -> ipywidgets.interactive:
+    """Sliders for the inner step size alpha (log scale) and the number of steps k; redraws
+    :func:`adapted_fit` for every initialization in ``params_by_name`` on one axis.
+
+    ``widget.children`` is [alpha slider, k slider, output]; ``widget.result`` is
+    {name: adapted_fit(...)} for the current slider values.
+    """
+    if not params_by_name:
+        raise ValueError("params_by_name is empty; pass e.g. {'MAML': maml_params, 'pretrained': pretrained_params}")
+
+    def draw(lr, steps):
+        fits = {
+            name: adapted_fit(params, task, lr=lr, steps=steps, shots=shots, seed=seed)
+            for name, params in params_by_name.items()
+        }
+        fig, ax = plt.subplots(figsize=(7, 4))
+        plot_adapted_fits(ax, fits, title=f"K = {shots} shots, alpha = {lr:.3g}, k = {steps} steps")
+        return fits, fig
+
+    return FigureInteractive(
+        draw,
+        lr=ipywidgets.FloatLogSlider(value=lr, base=10, min=-4, max=0, step=0.1, description="alpha"),
+        steps=ipywidgets.IntSlider(value=steps, min=0, max=max_steps, description="k (steps)"),
+    )
+
+
+def platipus_samples(model, task, *, shots: int, n_samples: int, seed: int) -> dict:
+    """``n_samples`` functions phi = theta - alpha grad L_tr(theta), theta ~ p(theta | D_tr), on a grid.
+
+    ``model`` is a :class:`metarl_lite.meta.Platipus`; D_tr is ``task.sample(shots,
+    default_rng(seed))``; the draws use torch's generator seeded with ``seed`` inside
+    ``torch.random.fork_rng``, so the result depends on the arguments only and the global
+    generator is left as it was.
+
+    Returns a dict of NumPy arrays: ``x``, ``y_true`` ([GRID_POINTS]), ``support_x``,
+    ``support_y`` ([shots]), ``samples`` ([n_samples, GRID_POINTS]).
+    """
+    support = task.sample(shots, np.random.default_rng(seed))
+    x = _input_grid(task, support[0].dtype)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        adapted = model.sample_adapted(support, n_samples)
+    with torch.no_grad():
+        samples = [_numpy(mlp(phi, x, model.activation)) for phi in adapted]
+    return {
+        "x": _numpy(x),
+        "y_true": _numpy(task(x)),
+        "support_x": _numpy(support[0]),
+        "support_y": _numpy(support[1]),
+        "samples": np.stack(samples) if samples else np.empty((0, GRID_POINTS)),
+    }
+
+
+def plot_platipus_samples(ax, drawn: dict, title: str = "") -> None:
+    """Draw :func:`platipus_samples`'s output: true function, support points, sampled functions."""
+    _draw_task(ax, drawn, title)
+    for i, sample in enumerate(drawn["samples"]):
+        ax.plot(drawn["x"], sample, color="tab:blue", alpha=0.5, label="sampled adapted functions" if i == 0 else None)
+    _legend_below(ax)
+
+
+def platipus_widget(model, task_family, *, seed: int, n_tasks: int = 10) -> ipywidgets.interactive:
+    """Sliders for the number of shots K (1..10), of samples (1..20) and which of ``n_tasks`` tasks
+    (drawn from ``task_family`` with ``seed``); redraws :func:`platipus_samples`.
+
+    ``widget.children`` is [K slider, samples slider, task slider, output]; ``widget.result`` is
+    the current :func:`platipus_samples` dict.
+    """
+    tasks = task_family.sample_tasks(n_tasks, np.random.default_rng(seed))
+
+    def draw(shots, n_samples, task):
+        drawn = platipus_samples(model, tasks[task], shots=shots, n_samples=n_samples, seed=seed)
+        fig, ax = plt.subplots(figsize=(7, 4))
+        plot_platipus_samples(ax, drawn, title=f"task {task}: K = {shots} shots, {n_samples} samples")
+        return drawn, fig
+
+    return FigureInteractive(
+        draw,
+        shots=ipywidgets.IntSlider(value=5, min=1, max=10, description="K (shots)"),
+        n_samples=ipywidgets.IntSlider(value=10, min=1, max=20, description="samples"),
+        task=ipywidgets.IntSlider(value=0, min=0, max=n_tasks - 1, description="task"),
+    )

@@ -1,0 +1,184 @@
+"""Widgets, headless: the pure functions compute the right thing, the sliders drive them, and the
+output area receives the figure."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from metarl_lite.meta import Platipus, adapt  # noqa: E402
+from metarl_lite.nn import init_mlp, mlp  # noqa: E402
+from metarl_lite.tasks import Ambiguous, LinearRegression, Sinusoid  # noqa: E402
+from metarl_lite.widgets import (  # noqa: E402
+    GRID_POINTS,
+    adaptation_curves,
+    adaptation_widget,
+    adapted_fit,
+    platipus_samples,
+    platipus_widget,
+)
+
+
+@pytest.fixture
+def task():
+    return Sinusoid().sample_tasks(1, np.random.default_rng(0))[0]
+
+
+@pytest.fixture
+def inits():
+    return {"init A": init_mlp([1, 40, 40, 1], seed=0), "init B": init_mlp([1, 40, 40, 1], seed=1)}
+
+
+def shown_pngs(widget) -> list:
+    """The PNG payloads in the widget's output area."""
+    return [o["data"]["image/png"] for o in widget.out.outputs if "image/png" in o["data"]]
+
+
+def test_adapted_fit_matches_hand_computed_steps_on_a_line(task):
+    """For f(x) = w x + b and L = mean (f(x) - y)^2, grad_w L = 2 mean(r x), grad_b L = 2 mean(r)
+    with residual r; two steps of size alpha from theta, written out by hand, in float64."""
+    params = init_mlp([1, 1], seed=3, dtype=torch.float64)
+    fit = adapted_fit(params, task, lr=0.05, steps=2, shots=6, seed=7)
+    x, y = fit["support_x"], fit["support_y"]
+    w, b = params["0.weight"].item(), params["0.bias"].item()
+    for _ in range(2):
+        r = w * x + b - y
+        w, b = w - 0.05 * 2 * np.mean(r * x), b - 0.05 * 2 * np.mean(r)
+    np.testing.assert_allclose(fit["after"], w * fit["x"] + b, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fit["support_mse_after"], np.mean((w * x + b - y) ** 2), rtol=1e-12)
+    np.testing.assert_allclose(fit["query_mse"], np.mean((w * fit["x"] + b - fit["y_true"]) ** 2), rtol=1e-12)
+    np.testing.assert_allclose(fit["y_true"], task(fit["x"]), rtol=1e-12)
+
+
+def test_adapted_fit_zero_lr_or_zero_steps_leaves_prediction_unchanged(task, inits):
+    for lr, steps in [(0.0, 5), (0.01, 0)]:
+        fit = adapted_fit(inits["init A"], task, lr=lr, steps=steps, shots=5, seed=0)
+        np.testing.assert_array_equal(fit["after"], fit["before"])
+        assert fit["support_mse_after"] == fit["support_mse_before"]
+        assert fit["query_mse"] == fit["query_mse_before"]
+
+
+def test_adapted_fit_more_steps_lower_support_loss(task, inits):
+    losses = [adapted_fit(inits["init A"], task, lr=0.01, steps=k, shots=5, seed=0)["support_mse_after"]
+              for k in (0, 1, 10)]
+    assert losses[2] < losses[1] < losses[0]
+
+
+def test_adapted_fit_same_seed_same_support_for_every_init(task, inits):
+    a, b = (adapted_fit(p, task, lr=0.01, steps=1, shots=5, seed=4) for p in inits.values())
+    np.testing.assert_array_equal(a["support_x"], b["support_x"])
+    assert a["support_x"].shape == (5,) and a["x"].shape == a["after"].shape == (GRID_POINTS,)
+    other = adapted_fit(inits["init A"], task, lr=0.01, steps=1, shots=5, seed=5)
+    assert not np.array_equal(a["support_x"], other["support_x"])
+
+
+def test_adapted_fit_rejects_a_task_without_an_input_range(inits):
+    linear_task = LinearRegression(dim=1).sample_tasks(1, np.random.default_rng(0))[0]
+    with pytest.raises(ValueError, match="x_range"):
+        adapted_fit(init_mlp([1, 1], seed=0, dtype=torch.float64), linear_task, lr=0.01, steps=1, shots=5, seed=0)
+
+
+def test_adaptation_curves_match_adapting_each_task_separately():
+    rng = np.random.default_rng(0)
+    tasks = [(t.sample(5, rng, dtype=torch.float64), t.sample(20, rng, dtype=torch.float64))
+             for t in Sinusoid().sample_tasks(3, rng)]
+    params = init_mlp([1, 8, 1], seed=0, dtype=torch.float64)
+    curves = adaptation_curves(params, tasks, lr=0.02, steps=3)
+
+    def loss(p, batch):
+        return ((mlp(p, batch[0]) - batch[1]) ** 2).mean()
+
+    for split, column in (("support", 0), ("query", 1)):
+        expected = [np.mean([loss(adapt(loss, params, s, lr=0.02, steps=k), (s, q)[column]).item() for s, q in tasks])
+                    for k in range(4)]
+        np.testing.assert_allclose(curves[split], expected, rtol=1e-12)
+    assert curves["support"][3] < curves["support"][0]
+
+
+def test_adaptation_curves_reject_tasks_of_different_shapes(inits):
+    rng = np.random.default_rng(0)
+    a, b = Sinusoid().sample_tasks(2, rng)
+    with pytest.raises(ValueError, match="equal shapes"):
+        adaptation_curves(inits["init A"], [(a.sample(5, rng), a.sample(5, rng)), (b.sample(4, rng), b.sample(5, rng))],
+                          lr=0.01, steps=1)
+
+
+def test_adaptation_widget_sliders_drive_the_fit_and_redraw(task, inits):
+    w = adaptation_widget(inits, task, lr=0.01, steps=1, shots=5, seed=0)
+    alpha, k = w.children[0], w.children[1]
+    assert (alpha.description, k.description) == ("alpha", "k (steps)")
+    assert len(shown_pngs(w)) == 1
+    one_step = {name: fit["support_mse_after"] for name, fit in w.result.items()}
+    first_png = shown_pngs(w)[0]
+
+    k.value = 10
+    for name, fit in w.result.items():
+        assert fit["support_mse_after"] < one_step[name]
+        expected = adapted_fit(inits[name], task, lr=0.01, steps=10, shots=5, seed=0)
+        np.testing.assert_array_equal(fit["after"], expected["after"])
+    assert len(shown_pngs(w)) == 1 and shown_pngs(w)[0] != first_png  # replaced, not appended
+
+    k.value = 0
+    for fit in w.result.values():
+        np.testing.assert_array_equal(fit["after"], fit["before"])
+
+    k.value, alpha.value = 1, 0.001
+    for name, fit in w.result.items():
+        assert fit["support_mse_before"] > fit["support_mse_after"] > one_step[name]
+
+
+def test_adaptation_widget_needs_an_initialization(task):
+    with pytest.raises(ValueError, match="params_by_name is empty"):
+        adaptation_widget({}, task)
+
+
+@pytest.fixture
+def platipus():
+    return Platipus([1, 40, 40, 1], inner_lr=0.01, kl_weight=1.0, noise_std=0.3, seed=0, init_std=0.1)
+
+
+def test_platipus_samples_are_reproducible_and_leave_torch_rng_alone(platipus):
+    task = Ambiguous().sample_tasks(1, np.random.default_rng(0))[0]
+    state = torch.get_rng_state()
+    a = platipus_samples(platipus, task, shots=5, n_samples=4, seed=1)
+    assert torch.equal(torch.get_rng_state(), state)
+    b = platipus_samples(platipus, task, shots=5, n_samples=4, seed=1)
+    np.testing.assert_array_equal(a["samples"], b["samples"])
+    assert a["samples"].shape == (4, GRID_POINTS) and a["support_x"].shape == (5,)
+    assert a["samples"].std(axis=0).max() > 0  # sigma > 0: the sampled functions differ
+
+
+def test_platipus_samples_collapse_to_one_function_when_sigma_is_zero(platipus):
+    """theta ~ N(mean_p, sigma^2) with sigma = 0 is the mean: every adapted function is the same,
+    namely phi = mean_p - alpha grad L(mean_p, D_tr) with mean_p = mu - gamma_p grad L(mu, D_tr)."""
+    task = Ambiguous().sample_tasks(1, np.random.default_rng(0))[0]
+    with torch.no_grad():
+        for log_sigma in platipus.log_sigma.values():
+            log_sigma.fill_(-float("inf"))
+    drawn = platipus_samples(platipus, task, shots=5, n_samples=3, seed=0)
+    support = task.sample(5, np.random.default_rng(0))
+    mu = {k: platipus.mu[k.replace(".", "_")].detach() for k in platipus.names}
+    mean_p = {k: mu[k] - platipus.gamma_p[k.replace(".", "_")].detach() * g
+              for k, g in torch.func.grad(platipus.loss)(mu, support).items()}
+    phi = {k: mean_p[k] - platipus.inner_lr * g for k, g in torch.func.grad(platipus.loss)(mean_p, support).items()}
+    expected = mlp(phi, torch.as_tensor(drawn["x"])[:, None]).detach().numpy()[:, 0]
+    for sample in drawn["samples"]:
+        np.testing.assert_allclose(sample, expected, rtol=0, atol=1e-5)
+
+
+def test_platipus_widget_sliders_drive_the_samples_and_redraw(platipus):
+    w = platipus_widget(platipus, Ambiguous(), seed=0)
+    shots, n_samples, which = w.children[0], w.children[1], w.children[2]
+    assert (shots.min, shots.max, n_samples.min, n_samples.max) == (1, 10, 1, 20)
+    assert len(shown_pngs(w)) == 1
+    n_samples.value = 3
+    assert w.result["samples"].shape == (3, GRID_POINTS)
+    shots.value = 7
+    assert w.result["support_x"].shape == (7,)
+    before = w.result["y_true"]
+    which.value = 1
+    assert not np.array_equal(w.result["y_true"], before)
+    assert len(shown_pngs(w)) == 1
