@@ -24,8 +24,9 @@ lab: setup
 	$(VENV)/bin/jupyter lab chapters/
 
 # Library tests, every chapter and solution notebook (nbval, lax), pair sync and exercise checks.
+# --dist loadfile keeps each notebook on one worker (its cells share one kernel).
 test: setup
-	$(PY) -m pytest -n $(JOBS) tests --nbval-lax --nbval-current-env $(wildcard chapters/*.ipynb solutions/*.ipynb)
+	$(PY) -m pytest -n $(JOBS) --dist loadfile tests --nbval-lax --nbval-current-env $(wildcard chapters/*.ipynb solutions/*.ipynb)
 
 # Sync each chapters/NN_slug.py into its .ipynb and execute it in place.
 # NB=chapters/02_maml.py make notebooks   runs just one.

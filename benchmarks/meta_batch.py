@@ -14,17 +14,18 @@ import torch
 
 from metarl_lite import configs, regression, seed_everything
 from metarl_lite.meta import adapt, maml_objective
+from metarl_lite.nn import mse_loss
 
 REPEATS = 60
 
 
 def loop_objective(params, tasks, lr):
-    loss = regression.mse_loss
+    loss = mse_loss
     return torch.stack([loss(adapt(loss, params, s, lr=lr), q) for s, q in tasks]).mean()
 
 
 def vmap_objective(params, tasks, lr):
-    return maml_objective(regression.mse_loss, params, tasks, lr=lr)
+    return maml_objective(mse_loss, params, tasks, lr=lr)
 
 
 def seconds_per_call(fn, batches, params):

@@ -52,7 +52,7 @@ class ReptileConfig(RegressionConfig):
 class PlatipusConfig(RegressionConfig):
     kl_weight: float = 1.0
     noise_std: float = 0.3
-    init_std: float = 0.02
+    init_std: float = 0.05
     eval_samples: int = 10  # predictions are the mean of this many sampled adapted functions
 
 

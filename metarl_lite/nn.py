@@ -47,7 +47,14 @@ def layer_names(params) -> list:
             f"MLP params must be keyed '0.weight', '0.bias', '2.weight', ... (as init_mlp makes them); "
             f"unknown keys {unknown}, missing keys {missing}"
         )
-    return list(range(0, index, 2))
+    layers = list(range(0, index, 2))
+    for prev, i in zip(layers[:-1], layers[1:]):
+        if params[f"{i}.weight"].shape[-1] != params[f"{prev}.weight"].shape[-2]:
+            raise ValueError(
+                f"layer '{i}.weight' expects {params[f'{i}.weight'].shape[-1]} inputs but '{prev}.weight' gives "
+                f"{params[f'{prev}.weight'].shape[-2]} outputs; params must chain [out, in] shapes"
+            )
+    return layers
 
 
 def mlp(params: dict, x: torch.Tensor, activation: str = "relu") -> torch.Tensor:
@@ -66,3 +73,15 @@ def mlp(params: dict, x: torch.Tensor, activation: str = "relu") -> torch.Tensor
         if i != layers[-1]:
             x = act(x)
     return x
+
+
+def mse_loss(params: dict, batch, activation: str = "relu") -> torch.Tensor:
+    """L(params; x, y) = mean (f(x) - y)^2, the regression loss of the course (y shaped like f(x))."""
+    x, y = batch
+    prediction = mlp(params, x, activation)
+    if prediction.shape != y.shape:
+        raise ValueError(
+            f"y has shape {tuple(y.shape)} but the network predicts shape {tuple(prediction.shape)}; "
+            f"pass y as [points, outputs] (e.g. y[:, None])"
+        )
+    return ((prediction - y) ** 2).mean()

@@ -13,6 +13,13 @@ def _label(path) -> str:
     return f"{c['algo']} ({c['shots']}-shot)" if "shots" in c else c["algo"]
 
 
+def _legend(ax):
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    else:  # e.g. a random initialization has no training curve
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center")
+
+
 def plot_learning_curves(ax, runs):
     """Validation MSE after one adaptation step against meta-iterations, one line per run."""
     for path in runs:
@@ -20,7 +27,7 @@ def plot_learning_curves(ax, runs):
         if rows:
             ax.plot([int(r["iteration"]) for r in rows], [float(r["val_mse_1step"]) for r in rows], label=_label(path))
     ax.set(xlabel="meta-iteration", ylabel="validation MSE after 1 step", yscale="log", title="meta-training")
-    ax.legend()
+    _legend(ax)
 
 
 def plot_adaptation_curves(ax, runs):
@@ -32,7 +39,7 @@ def plot_adaptation_curves(ax, runs):
             steps = range(len(result["after_steps"]))
             ax.errorbar(steps, result["after_steps"], yerr=result["ci95"], marker="o", capsize=3, label=_label(path))
     ax.set(xlabel="gradient steps at test time", ylabel="query MSE", title="adaptation on held-out tasks")
-    ax.legend()
+    _legend(ax)
 
 
 def plot_runs(runs, out):

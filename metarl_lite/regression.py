@@ -19,7 +19,7 @@ from .checkpoint import numpy_rng_state, restore_numpy_rng
 from .meta import Platipus, maml_objective, reptile_step
 from .meta._checks import check_finite
 from .meta.maml import _stack
-from .nn import init_mlp, mlp
+from .nn import init_mlp, mlp, mse_loss
 from .runs import RunFolder, read_config
 from .tasks import Sinusoid
 
@@ -27,12 +27,6 @@ FAMILIES = {"sinusoid": Sinusoid}
 TEST_SEED, VALIDATION_SEED = 20_170_309, 20_170_310  # held-out tasks, the same for every run
 QUERY_POINTS = 100
 LR_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)
-
-
-def mse_loss(params, batch):
-    """L(params; x, y) = mean (f(x) - y)^2."""
-    x, y = batch
-    return ((mlp(params, x) - y) ** 2).mean()
 
 
 def sample_meta_batch(family, n: int, shots: int, rng, query_points=None) -> list:

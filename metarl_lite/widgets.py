@@ -26,7 +26,7 @@ from torch.func import grad, vmap
 
 from .meta import adapt
 from .meta._checks import check_step_size, check_steps
-from .meta.platipus import mse
+from .nn import mse_loss
 from .nn import mlp
 
 GRID_POINTS = 200  # points of the dense grid on which functions are drawn and the query MSE is taken
@@ -51,7 +51,7 @@ def adapted_fit(params: dict, task, *, lr: float, steps: int, shots: int, seed: 
     """A network before and after ``steps`` gradient steps of size ``lr`` on ``shots`` points of ``task``.
 
     The support set D_tr is ``task.sample(shots, default_rng(seed))`` (the same points for every
-    ``params`` given the same seed) and phi = adapt(mse, params, D_tr, lr=lr, steps=steps). The
+    ``params`` given the same seed) and phi = adapt(mse_loss, params, D_tr, lr=lr, steps=steps). The
     query loss is the mean squared error against the true function on the dense grid, a
     Monte-Carlo estimate of E_x (f_phi(x) - y(x))^2 for x uniform on the input range.
 
@@ -64,7 +64,7 @@ def adapted_fit(params: dict, task, *, lr: float, steps: int, shots: int, seed: 
     x = _input_grid(task, dtype)
     y_true = task(x)
     # Only the values of phi are drawn, so first-order adaptation (no graph through the steps) suffices.
-    phi = adapt(mse, params, support, lr=lr, steps=steps, first_order=True)
+    phi = adapt(mse_loss, params, support, lr=lr, steps=steps, first_order=True)
     with torch.no_grad():
         before, after = mlp(params, x), mlp(phi, x)
         return {
@@ -74,8 +74,8 @@ def adapted_fit(params: dict, task, *, lr: float, steps: int, shots: int, seed: 
             "after": _numpy(after),
             "support_x": _numpy(support[0]),
             "support_y": _numpy(support[1]),
-            "support_mse_before": mse(params, support).item(),
-            "support_mse_after": mse(phi, support).item(),
+            "support_mse_before": mse_loss(params, support).item(),
+            "support_mse_after": mse_loss(phi, support).item(),
             "query_mse_before": ((before - y_true) ** 2).mean().item(),
             "query_mse": ((after - y_true) ** 2).mean().item(),
         }
@@ -97,11 +97,11 @@ def adaptation_curves(params: dict, tasks, *, lr: float, steps: int) -> dict:
                          f"tasks with {len(shapes)} different shapes")
 
     def losses(theta, support, query):  # [steps + 1, 2]: (support loss, query loss) after each step
-        out = [torch.stack([mse(theta, support), mse(theta, query)])]
+        out = [torch.stack([mse_loss(theta, support), mse_loss(theta, query)])]
         for _ in range(steps):
-            g = grad(mse)(theta, support)
+            g = grad(mse_loss)(theta, support)
             theta = {k: theta[k] - lr * g[k] for k in theta}
-            out.append(torch.stack([mse(theta, support), mse(theta, query)]))
+            out.append(torch.stack([mse_loss(theta, support), mse_loss(theta, query)]))
         return torch.stack(out)
 
     supports = tuple(torch.stack(column) for column in zip(*(s for s, _ in tasks)))

@@ -82,7 +82,7 @@ def test_maml_gradient_matches_central_finite_differences_mlp(steps, activation,
 
 @pytest.mark.parametrize("path", ["vmap", "loop"])
 def test_maml_second_minus_first_order_is_minus_alpha_hessian_times_query_gradient(
-    path, equal_tasks, unequal_tasks, theta, smooth_mse, grad_dict
+    path, equal_tasks, unequal_tasks, theta, smooth_mse, grad_dict, grad_at, sgd_path
 ):
     """One inner step: grad J - grad J_FO = mean_i -alpha H_tr,i(theta) grad L_te,i(phi_i).
 
@@ -109,7 +109,7 @@ def test_maml_second_minus_first_order_is_minus_alpha_hessian_times_query_gradie
 @pytest.mark.parametrize("steps", [1, 3])
 @pytest.mark.parametrize("path", ["adapt", "vmap", "loop"])
 def test_first_order_meta_gradient_is_query_gradient_at_phi(
-    steps, path, equal_tasks, unequal_tasks, theta, mse, grad_dict
+    steps, path, equal_tasks, unequal_tasks, theta, mse, grad_dict, grad_at, sgd_path
 ):
     """FOMAML: d phi / d theta = I, so grad J_FO = mean_i grad L_te,i(phi_k,i) (not zero)."""
     tasks = unequal_tasks if path == "loop" else equal_tasks
@@ -146,7 +146,7 @@ def test_vmap_path_and_loop_path_give_the_same_value_and_gradient(
         torch.testing.assert_close(grad_dict(value, theta), grad_dict(reference, theta), rtol=1e-12, atol=1e-15)
 
 
-def test_adapted_params_after_k_steps_equal_k_gradient_steps(equal_tasks, theta, mse):
+def test_adapted_params_after_k_steps_equal_k_gradient_steps(equal_tasks, theta, mse, sgd_path):
     support = equal_tasks[0][0]
     phi = adapt(mse, theta, support, lr=LR, steps=3)
     torch.testing.assert_close({k: v.detach() for k, v in phi.items()}, sgd_path(mse, theta, [support] * 3, LR))
@@ -164,7 +164,7 @@ def test_zero_steps_returns_the_loss_at_theta(path, equal_tasks, unequal_tasks, 
     torch.testing.assert_close(phi, theta, rtol=0, atol=0)
 
 
-def test_adapt_works_when_params_do_not_require_grad(equal_tasks, theta, mse):
+def test_adapt_works_when_params_do_not_require_grad(equal_tasks, theta, mse, sgd_path):
     frozen = {k: v.detach().clone() for k, v in theta.items()}
     before = {k: v.clone() for k, v in frozen.items()}
     support = equal_tasks[0][0]

@@ -22,12 +22,12 @@ SIZES = [1, 40, 40, 1]
 TABLES = ("mu", "log_sigma", "log_v_q", "gamma_p", "gamma_q")
 
 
-def learned(model, table):
+def learned(net, table):
     """One of the model's learned tables as a dict keyed like the MLP ('0.weight', ...).
 
     nn.ParameterDict keys cannot contain dots: the table stores '0.weight' under '0_weight'.
     """
-    return {name: getattr(model, table)[name.replace(".", "_")] for name in init_mlp(model.sizes, seed=0)}
+    return {name: getattr(net, table)[name.replace(".", "_")] for name in init_mlp(net.sizes, seed=0)}
 
 
 def sinusoid_tasks(n, rng, k=5, k_query=10, dtype=torch.float32, vary_k=False):
@@ -44,6 +44,7 @@ def ambiguous_tasks(family, n, rng, k=5, k_query=10):
 
 
 def model(**overrides):
+    """A PLATIPUS on the sinusoid-sized MLP; keyword overrides for the hyperparameters."""
     kwargs = dict(inner_lr=0.01, kl_weight=1.0, noise_std=0.3, seed=0) | overrides
     return Platipus(SIZES, **kwargs)
 
@@ -57,7 +58,7 @@ def test_negative_elbo_is_a_finite_scalar():
 
 
 @pytest.mark.parametrize("path", ["vmap", "loop"])
-def test_negative_elbo_matches_an_independent_formula_when_q_is_a_point_mass(path):
+def test_negative_elbo_matches_an_independent_formula_when_q_is_a_point_mass(path, mse, grad_at):
     """With v_q -> 0 the sample theta ~ q is its mean, so the negative ELBO is deterministic:
 
     mean_i [ -sum log N(y_te | f_phi(x_te), noise_std^2) + kl_weight KL(q_i || p_i) ],
@@ -130,7 +131,7 @@ def test_sample_adapted_returns_n_distinct_dicts_with_the_mlp_keys():
 
 
 @pytest.mark.parametrize("steps", [1, 2])
-def test_sample_adapted_takes_inner_steps_from_prior_samples(steps):
+def test_sample_adapted_takes_inner_steps_from_prior_samples(steps, mse, grad_at):
     """Each returned dict is theta ~ p(theta | D_tr) after ``steps`` steps phi = theta - alpha grad L."""
     net = model()
     support = sinusoid_tasks(1, np.random.default_rng(0))[0][0]
@@ -144,7 +145,7 @@ def test_sample_adapted_takes_inner_steps_from_prior_samples(steps):
         torch.testing.assert_close(phi, theta)
 
 
-def test_prior_samples_have_mean_mu_minus_gamma_p_grad_and_std_sigma():
+def test_prior_samples_have_mean_mu_minus_gamma_p_grad_and_std_sigma(mse, grad_at):
     """Empirical mean and std of 4000 draws against N(mu - gamma_p grad L(mu, D_tr), sigma^2)."""
     net = Platipus([1, 3, 1], inner_lr=0.01, kl_weight=1.0, noise_std=0.3, seed=0).double()
     with torch.no_grad():
@@ -194,8 +195,8 @@ ELBO_CHECK_AT = 300
 def ambiguous_run():
     """PLATIPUS trained on the Ambiguous family (Adam 1e-3, 4 tasks of 5 + 10 points per step).
 
-    Returns the model and the negative ELBO on 16 held-out tasks (fixed eps) before training and
-    after ELBO_CHECK_AT steps.
+    Returns the model, the family and {step: negative ELBO on 16 held-out tasks, with fixed eps}
+    before training and after ELBO_CHECK_AT steps.
     """
     rng = metarl_lite.seed_everything(0)
     family = Ambiguous()
@@ -233,17 +234,15 @@ def posterior_spread(family, supports, grids, n_candidates=40000):
     grid, the weighted std of f(x) at each x, averaged over x and over support sets.
     """
     candidates = family.sample_tasks(n_candidates, np.random.default_rng(99))
-    xs = [x.double().numpy()[:, 0] for x, _ in supports] + grids
-    values = np.stack([c(np.concatenate(xs)) for c in candidates]).T  # [points, candidates]
-    f_support, f_grids = values[: 5 * len(supports)], values[5 * len(supports) :]
+    pieces = [x.double().numpy()[:, 0] for x, _ in supports] + list(grids)
+    values = np.stack([c(np.concatenate(pieces)) for c in candidates]).T  # [points, candidates]
+    values = np.split(values, np.cumsum([len(p) for p in pieces])[:-1])
     spreads = np.zeros(len(grids))
-    for i, (_, y) in enumerate(supports):
-        log_w = -0.5 * ((f_support[5 * i : 5 * i + 5] - y.double().numpy()) ** 2).sum(0) / family.noise_std**2
+    for (_, y), f_support in zip(supports, values):
+        log_w = -0.5 * ((f_support - y.double().numpy()) ** 2).sum(0) / family.noise_std**2
         w = np.exp(log_w - log_w.max())
         w /= w.sum()
-        offsets = np.cumsum([0] + [len(g) for g in grids])
-        for j in range(len(grids)):
-            f = f_grids[offsets[j] : offsets[j + 1]]
+        for j, f in enumerate(values[len(supports) :]):
             spreads[j] += np.sqrt(((f - f @ w[:, None]) ** 2) @ w).mean() / len(supports)
     return spreads
 

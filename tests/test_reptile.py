@@ -42,7 +42,7 @@ def test_reptile_with_one_minibatch_is_a_joint_training_sgd_step(path, ks, theta
 
 
 @pytest.mark.parametrize("ks", [[3, 3, 3], [2, 3, 4]], ids=["vmap", "loop"])
-def test_batched_reptile_update_matches_a_hand_written_loop(ks, theta, make_batch, mse):
+def test_batched_reptile_update_matches_a_hand_written_loop(ks, theta, make_batch, mse, sgd_path):
     """theta + beta mean_i (W_i - theta), with W_i from k_i explicit SGD steps."""
     tasks = tasks_with(make_batch, ks)
     new = reptile_step(mse, theta, tasks, inner_lr=INNER_LR, outer_lr=OUTER_LR)

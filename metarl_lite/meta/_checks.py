@@ -38,3 +38,16 @@ def check_finite(what: str, value: torch.Tensor) -> torch.Tensor:
     if not torch.isfinite(value).all():
         raise FloatingPointError(f"{what} is not finite ({value.detach().flatten()[:4].tolist()}); lower the step size")
     return value
+
+
+def scalar_loss(loss_fn):
+    """loss_fn, checked to return a scalar (also inside torch.func.grad, whose own error is cryptic)."""
+
+    def checked(params, batch):
+        loss = loss_fn(params, batch)
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise ValueError(f"loss_fn must return a scalar, got shape {shape}")
+        return loss
+
+    return checked

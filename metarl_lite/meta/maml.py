@@ -16,7 +16,7 @@ MAML treats each inner gradient as a constant, so every Jacobian factor becomes 
 import torch
 from torch.func import grad, vmap
 
-from ._checks import check_finite, check_params, check_step_size, check_steps
+from ._checks import check_finite, check_params, check_step_size, check_steps, scalar_loss
 
 
 def _trainable(params: dict) -> dict:
@@ -34,12 +34,10 @@ def adapt(loss_fn, params: dict, batch, *, lr: float, steps: int = 1, first_orde
     check_params(params)
     lr = check_step_size("lr", lr)
     steps = check_steps("steps", steps)
+    loss_fn = scalar_loss(loss_fn)
     phi = _trainable(params)
     for _ in range(steps):
-        loss = loss_fn(phi, batch)
-        if loss.dim() != 0:
-            raise ValueError(f"loss_fn must return a scalar, got shape {tuple(loss.shape)}")
-        check_finite("the inner-loop loss", loss)
+        loss = check_finite("the inner-loop loss", loss_fn(phi, batch))
         grads = torch.autograd.grad(
             loss, list(phi.values()), create_graph=not first_order, materialize_grads=True
         )
@@ -84,6 +82,7 @@ def maml_objective(loss_fn, params: dict, tasks, *, lr: float, steps: int = 1, f
     lr = check_step_size("lr", lr)
     steps = check_steps("steps", steps)
     tasks = _check_tasks(tasks)
+    loss_fn = scalar_loss(loss_fn)
     supports = _stack([s for s, _ in tasks])
     queries = _stack([q for _, q in tasks])
     if supports is None or queries is None:

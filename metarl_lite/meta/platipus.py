@@ -20,14 +20,9 @@ import torch
 from torch import nn
 from torch.func import grad, vmap
 
-from ..nn import init_mlp, mlp
+from ..nn import init_mlp, mlp, mse_loss
 from ._checks import check_step_size, check_steps
 from .maml import _check_tasks, _stack
-
-
-def mse(params, batch, activation="relu"):
-    x, y = batch
-    return ((mlp(params, x, activation) - y) ** 2).mean()
 
 
 def gaussian_kl(mean_q, var_q, mean_p, var_p):
@@ -42,7 +37,7 @@ class Platipus(nn.Module):
     """Learned mu, log sigma, log v_q and per-tensor step sizes gamma_p, gamma_q over an MLP."""
 
     def __init__(self, sizes, *, inner_lr: float, kl_weight: float, noise_std: float, seed: int,
-                 init_std: float = 0.02, activation: str = "relu"):
+                 init_std: float = 0.05, activation: str = "relu"):
         super().__init__()
         self.inner_lr = check_step_size("inner_lr", inner_lr)
         self.kl_weight = check_step_size("kl_weight", kl_weight)
@@ -57,7 +52,9 @@ class Platipus(nn.Module):
         def table(make):
             return nn.ParameterDict({self._key(k): nn.Parameter(make(v)) for k, v in theta.items()})
 
-        log_std = math.log(check_step_size("init_std", init_std))
+        if not check_step_size("init_std", init_std) > 0:
+            raise ValueError(f"init_std must be > 0 (the initial sigma and sqrt(v_q)), got {init_std}")
+        log_std = math.log(init_std)
         self.mu = table(lambda v: v.detach().clone())
         self.log_sigma = table(lambda v: torch.full_like(v, log_std))
         self.log_v_q = table(lambda v: torch.full_like(v, 2 * log_std))
@@ -73,7 +70,7 @@ class Platipus(nn.Module):
 
     def loss(self, params, batch):
         """The inner-loop loss L: mean squared error of the MLP."""
-        return mse(params, batch, self.activation)
+        return mse_loss(params, batch, self.activation)
 
     def _shifted_mean(self, gamma, batch) -> dict:
         """mu - gamma * grad_mu L(mu, batch), the mean of p(theta | D_tr) or q(theta | D_te)."""

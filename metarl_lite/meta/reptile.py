@@ -12,7 +12,7 @@ W_i - theta = -alpha g_i, so the update is plain joint training with step size a
 import torch
 from torch.func import grad, vmap
 
-from ._checks import check_params, check_step_size
+from ._checks import check_params, check_step_size, scalar_loss
 from .maml import _stack
 
 
@@ -41,6 +41,7 @@ def reptile_step(loss_fn, params: dict, tasks, *, inner_lr: float, outer_lr: flo
     inner_lr = check_step_size("inner_lr", inner_lr)
     outer_lr = check_step_size("outer_lr", outer_lr)
     tasks = _check_reptile_tasks(tasks)
+    loss_fn = scalar_loss(loss_fn)
     theta = {k: v.detach() for k, v in params.items()}
     same_k = len({len(t) for t in tasks}) == 1
     stacked = [_stack([t[j] for t in tasks]) for j in range(len(tasks[0]))] if same_k else None

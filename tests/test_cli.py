@@ -1,0 +1,100 @@
+"""The `metarl-lite` command: train/evaluate/plot as a user runs them, bad input, kill and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from metarl_lite import runs
+from metarl_lite.cli import main
+
+CLI = [sys.executable, "-m", "metarl_lite.cli"]
+
+
+def one_line_error(capsys):
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    return err
+
+
+def test_train_evaluate_plot_random_run(tmp_path, capsys):
+    out = tmp_path / "random"
+    assert main(["train", "--algo", "random", "--task", "sinusoid", "--out", str(out), "--quiet"]) == 0
+    assert main(["evaluate", str(out), "--adapt-steps", "2", "--tasks", "30", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["metric"] == "mse" and result["tasks"] == 30
+    assert len(result["after_steps"]) == len(result["ci95"]) == 3
+    assert json.loads((out / "evaluation.json").read_text()) == result
+    assert main(["plot", str(out), "--out", str(tmp_path / "p.png")]) == 0
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["evaluate", "{out}", "--adapt-steps", "-1"], "--adapt-steps must be >= 0"),
+        (["evaluate", "{out}", "--tasks", "0"], "--tasks must be >= 1"),
+        (["evaluate", "{missing}"], "holds no run"),
+        (["train", "--algo", "random", "--task", "sinusoid", "--shots", "10", "--out", "{out}"], "holds another run"),
+        (["train", "--algo", "random", "--task", "sinusoid", "--out", "{out}"], "pass --resume"),
+        (["train", "--algo", "maml", "--task", "sinusoid", "--shots", "0", "--out", "{new}"], "--shots must be >= 1"),
+    ],
+)
+def test_bad_input_gives_one_line_error_and_overwrites_nothing(argv, message, tmp_path, capsys):
+    out = tmp_path / "run"
+    main(["train", "--algo", "random", "--task", "sinusoid", "--out", str(out), "--quiet"])
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    capsys.readouterr()
+    argv = [a.format(out=out, missing=tmp_path / "none", new=tmp_path / "new") for a in argv]
+    assert main(argv) == 2
+    assert message in one_line_error(capsys)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+@pytest.mark.parametrize("flag, value", [("--algo", "mamll"), ("--task", "omniglot"), ("--config", "huge")])
+def test_unknown_names_are_rejected_with_the_choices(flag, value, tmp_path, capsys):
+    argv = {"--algo": "maml", "--task": "sinusoid", "--config": "quick"}
+    argv[flag] = value
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *[x for kv in argv.items() for x in kv], "--out", str(tmp_path / "r")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"invalid choice: '{value}'" in err and "choose from" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_corrupt_checkpoint_is_reported_not_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    main(["train", "--algo", "random", "--task", "sinusoid", "--out", str(out), "--quiet"])
+    (out / "checkpoint.pt").write_bytes(b"garbage")
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 2
+    assert "corrupt or truncated" in one_line_error(capsys)
+    assert main(["train", "--algo", "random", "--task", "sinusoid", "--out", str(out), "--resume"]) == 2
+    assert (out / "checkpoint.pt").read_bytes() == b"garbage"
+
+
+def test_killed_training_process_resumes_to_the_uninterrupted_metrics(tmp_path):
+    """SIGKILL a real `metarl-lite train` after its first checkpoint, then --resume it."""
+    args = ["train", "--algo", "maml", "--task", "sinusoid", "--config", "quick", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([*CLI, *args, "--out", str(tmp_path / "whole")], check=True, env=env)
+
+    split = tmp_path / "split"
+    proc = subprocess.Popen([*CLI, *args, "--out", str(split)], env=env)
+    deadline = time.time() + 600
+    while not (split / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rows = runs.read_metrics(split)
+    assert rows and int(rows[-1]["iteration"]) < 1500, "the run finished before it could be killed"
+
+    subprocess.run([*CLI, *args, "--out", str(split), "--resume"], check=True, env=env)
+    strip = lambda path: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in runs.read_metrics(path)]  # noqa: E731
+    assert strip(split) == strip(tmp_path / "whole")
+    assert len(strip(split)) == 15
