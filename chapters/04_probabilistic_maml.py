@@ -32,7 +32,7 @@
 # ## Background: why one $\theta$ is not enough
 #
 # A task $\mathcal{T}$ here is a function $y = g_\mathcal{T}(x)$ observed with Gaussian noise.
-# The task family `metarl_lite.tasks.Ambiguous` (Finn, Xu & Levine 2018, Sec. 6.1) draws, with
+# The task family `metarl_lite.tasks.Ambiguous` (after Finn, Xu & Levine 2018, Sec. 6.1) draws, with
 # probability 1/2 each, a **line** $y = a x + b$ with $a, b \sim U[-3, 3]$ or a **sinusoid**
 # $y = A \sin(x - \varphi)$ with $A \sim U[0.1, 5]$, $\varphi \sim U[0, \pi]$, and adds noise
 # of standard deviation $0.3$. The $K$ support points $\mathcal{D}^{tr}$ come from the narrow
@@ -152,8 +152,8 @@ EDGES = [("theta", "phi"), ("phi", "y_tr"), ("phi", "y_te"), ("x_tr", "y_tr"), (
 RADIUS = 0.32
 
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
-ax.add_patch(FancyBboxPatch((-0.1, 0.05), 4.2, 2.25, boxstyle="round,pad=0.05", fill=False, edgecolor="0.4"))
-ax.text(4.0, 0.25, r"tasks $i = 1, \dots, N$", ha="right", fontsize=9, color="0.3")
+ax.add_patch(FancyBboxPatch((-0.1, -0.25), 4.2, 2.55, boxstyle="round,pad=0.05", fill=False, edgecolor="0.4"))
+ax.text(4.0, -0.1, r"tasks $i = 1, \dots, N$", ha="right", va="center", fontsize=9, color="0.3")
 for name, (x, y, label, observed) in NODES.items():
     ax.add_patch(Circle((x, y), RADIUS, facecolor="0.8" if observed else "white", edgecolor="black", zorder=2))
     ax.text(x, y, label, ha="center", va="center", fontsize=13, zorder=3)
@@ -166,7 +166,7 @@ ax.text(2.45, 3.4, r"$\theta \sim \mathcal{N}(\mu_\theta, \sigma_\theta^2)$", va
 ax.text(2.1, 2.75, r"estimate: $\phi_i = \theta - \alpha \nabla_\theta \mathcal{L}(\theta, \mathcal{D}^{tr}_i)$",
         va="center", fontsize=9)
 ax.set_xlim(-0.3, 4.6)
-ax.set_ylim(-0.1, 3.8)
+ax.set_ylim(-0.4, 3.8)
 ax.set_aspect("equal")
 ax.axis("off")
 ax.set_title(r"PLATIPUS: shared $\theta$, per-task $\phi_i$, observed data shaded")
@@ -211,11 +211,18 @@ plt.show()
 #   \nabla_{\mu_\theta} \mathcal{L}(\mu_\theta, \mathcal{D}^{te}),\ v_q\big).$$
 #
 # PLATIPUS maximizes the right-hand side, the ELBO, summed over tasks, with respect to
-# $\Theta = \{\mu_\theta, \sigma_\theta, v_q, \gamma_p, \gamma_q\}$.
+# $\Theta = \{\mu_\theta, \sigma_\theta, v_q, \gamma_p, \gamma_q\}$. To **predict** on a new
+# task, only the support set is available, so it samples from the prior instead of $q$:
+#
+# $$\theta_k \sim p(\theta \mid \mathcal{D}^{tr}), \qquad
+#   \phi_k = \theta_k - \alpha \nabla_\theta \mathcal{L}(\theta_k, \mathcal{D}^{tr}), \qquad
+#   k = 1, \dots, S,$$
+#
+# and the $S$ functions $f_{\phi_k}$ are samples of what the task might be.
 #
 # ## Derivation
 #
-# **Step 0 (the bound).** Multiply and divide by $q$ inside the integral, then use Jensen's
+# **The bound.** Multiply and divide by $q$ inside the integral, then use Jensen's
 # inequality ($\log$ is concave, so $\log \mathbb{E}[Z] \ge \mathbb{E}[\log Z]$):
 #
 # $$\log p(y^{te} \mid x^{te}, \mathcal{D}^{tr})
@@ -384,13 +391,12 @@ def line_data(n, low, high):
 
 toy_support, toy_query = line_data(K, -1, 1), line_data(6, -3, 3)
 toy = Platipus([1, 1], inner_lr=ALPHA_TOY, kl_weight=1.0, noise_std=NOISE_TOY, seed=0).double()
-TOY_VALUES = {  # tensor -> (mu, sigma, sqrt(v_q), gamma_p, gamma_q)
-    "0.weight": (0.4, 0.6, 0.4, 0.3, 0.5),
-    "0.bias": (-0.2, 0.5, 0.3, 0.2, 0.4),
+TOY_VALUES = {  # tensor (nn.ParameterDict key: "0.weight" -> "0_weight") -> (mu, sigma, sqrt(v_q), gamma_p, gamma_q)
+    "0_weight": (0.4, 0.6, 0.4, 0.3, 0.5),
+    "0_bias": (-0.2, 0.5, 0.3, 0.2, 0.4),
 }
 with torch.no_grad():
-    for name, (mu_, sigma_, sd_q_, gamma_p_, gamma_q_) in TOY_VALUES.items():
-        key = toy._key(name)
+    for key, (mu_, sigma_, sd_q_, gamma_p_, gamma_q_) in TOY_VALUES.items():
         toy.mu[key].fill_(mu_)
         toy.log_sigma[key].fill_(math.log(sigma_))
         toy.log_v_q[key].fill_(2 * math.log(sd_q_))
@@ -410,64 +416,88 @@ def mse_gradient(theta, data):
 
 def column(table):
     """(weight, bias) of one of the model's tables as a vector in the order of theta = (w, b)."""
-    return torch.stack([table[toy._key(name)].detach().reshape(()) for name in TOY_VALUES])
+    return torch.stack([table[key].reshape(()) for key in TOY_VALUES])
 
 
-mu_toy = column(toy.mu)
-m_p = mu_toy - column(toy.gamma_p) * mse_gradient(mu_toy, toy_support)
-S_p = torch.diag(column(toy.log_sigma).exp() ** 2)
+def toy_distributions():
+    """(m_q, S_q) of PLATIPUS' q and (m_p, S_p) of p(theta | D_tr), from the toy's parameters."""
+    mu = column(toy.mu)
+    m_q = mu - column(toy.gamma_q) * mse_gradient(mu, toy_query)
+    m_p = mu - column(toy.gamma_p) * mse_gradient(mu, toy_support)
+    return m_q, torch.diag(column(toy.log_v_q).exp()), m_p, torch.diag(column(toy.log_sigma).exp() ** 2)
+
+
 Z_tr, Z_te = features(toy_support[0]), features(toy_query[0])
 A = torch.eye(2, dtype=torch.float64) - 2 * ALPHA_TOY / K * Z_tr.T @ Z_tr
 a = 2 * ALPHA_TOY / K * Z_tr.T @ toy_support[1][:, 0]
 B, r = Z_te @ A, toy_query[1][:, 0] - Z_te @ a
 n_query = len(r)
 
-log_evidence = MultivariateNormal(B @ m_p, B @ S_p @ B.T + NOISE_TOY**2 * torch.eye(n_query)).log_prob(r)
-S_post = torch.linalg.inv(torch.linalg.inv(S_p) + B.T @ B / NOISE_TOY**2)
-m_post = S_post @ (torch.linalg.solve(S_p, m_p) + B.T @ r / NOISE_TOY**2)
 
-
-def toy_elbo(m, S):
-    """ELBO(q) for q = N(m, S), in closed form."""
+def toy_elbo(m, S, m_p, S_p):
+    """ELBO(q) for q = N(m, S) and p(theta | D_tr) = N(m_p, S_p), in closed form."""
     expected_log_lik = (-0.5 * n_query * math.log(2 * math.pi * NOISE_TOY**2)
                         - ((r - B @ m).square().sum() + torch.trace(B @ S @ B.T)) / (2 * NOISE_TOY**2))
     return expected_log_lik - kl_divergence(MultivariateNormal(m, S), MultivariateNormal(m_p, S_p))
 
 
+with torch.no_grad():
+    _, _, m_p, S_p = toy_distributions()
+log_evidence = MultivariateNormal(B @ m_p, B @ S_p @ B.T + NOISE_TOY**2 * torch.eye(n_query)).log_prob(r)
+S_post = torch.linalg.inv(torch.linalg.inv(S_p) + B.T @ B / NOISE_TOY**2)
+m_post = S_post @ (torch.linalg.solve(S_p, m_p) + B.T @ r / NOISE_TOY**2)
+
 print(f"log evidence log p(y_te | x_te, D_tr) = {log_evidence:.6f}")
-print(f"ELBO at the exact posterior          = {toy_elbo(m_post, S_post):.6f}")
-assert torch.allclose(toy_elbo(m_post, S_post), log_evidence, atol=1e-10, rtol=0), "tight at the posterior"
+print(f"ELBO at the exact posterior          = {toy_elbo(m_post, S_post, m_p, S_p):.6f}")
+assert torch.allclose(toy_elbo(m_post, S_post, m_p, S_p), log_evidence, atol=1e-10, rtol=0), "tight at the posterior"
 for trial in range(5):
     m = m_post + 0.5 * torch.randn(2, dtype=torch.float64, generator=check)
     root = 0.3 * torch.randn(2, 2, dtype=torch.float64, generator=check)
     S = root @ root.T + 0.01 * torch.eye(2, dtype=torch.float64)
-    gap = log_evidence - toy_elbo(m, S)
+    elbo = toy_elbo(m, S, m_p, S_p)
     kl_to_posterior = kl_divergence(MultivariateNormal(m, S), MultivariateNormal(m_post, S_post))
-    print(f"random q {trial}: ELBO {toy_elbo(m, S):9.4f}   gap {gap:8.4f}   KL(q || posterior) {kl_to_posterior:8.4f}")
-    assert gap > 0 and torch.allclose(gap, kl_to_posterior, atol=1e-9, rtol=0)
+    print(f"random q {trial}: ELBO {elbo:9.4f}   gap {log_evidence - elbo:8.4f}   "
+          f"KL(q || posterior) {kl_to_posterior:8.4f}")
+    assert elbo < log_evidence and torch.allclose(log_evidence - elbo, kl_to_posterior, atol=1e-9, rtol=0)
 
 # %% [markdown]
-# **Step 5 (the library computes this bound).** `Platipus.elbo_loss(tasks)` returns the
-# *negative* ELBO averaged over tasks, with one reparameterized sample
+# **Step 5 (the library computes this bound, and its gradient).** `Platipus.elbo_loss(tasks)`
+# returns the *negative* ELBO averaged over tasks, with one reparameterized sample
 # $\theta = m_q + \sqrt{v_q} \odot \varepsilon$ per task. For our toy model its $q$ is the
 # diagonal Gaussian $\mathcal{N}(\mu_\theta - \gamma_q \nabla \mathcal{L}(\mu_\theta,
-# \mathcal{D}^{te}), v_q)$, whose ELBO we have in closed form. Passing the same task many
-# times averages many independent samples, so the library's value must match the closed form
-# within a few standard errors, and, like every ELBO, lie below the log evidence. (PLATIPUS'
-# $q$ is restricted to this form, so the gap does not close; it is the price of amortizing
-# inference into one gradient step.)
+# \mathcal{D}^{te}), v_q)$, whose ELBO we have in closed form, as a differentiable function of
+# all ten numbers in $\Theta$. Passing the same task many times averages many independent
+# samples, so the library's value **and its gradient with respect to every parameter** must
+# match the closed form within a few standard errors (step 3 says the reparameterized gradient
+# is unbiased; this checks that the library differentiates through the two mean steps, the
+# sample and MAML's step correctly). Like every ELBO, it also lies below the log evidence.
+# (PLATIPUS' $q$ is restricted to this form, so the gap does not close; it is the price of
+# amortizing inference into one gradient step.)
 
 # %%
-m_q = mu_toy - column(toy.gamma_q) * mse_gradient(mu_toy, toy_query)
-library_q_elbo = toy_elbo(m_q, torch.diag(column(toy.log_v_q).exp()))
+parameters = list(toy.parameters())
+closed_form_elbo = toy_elbo(*toy_distributions())
+closed_form_gradient = torch.cat([g.reshape(-1) for g in torch.autograd.grad(-closed_form_elbo, parameters)])
 torch.manual_seed(0)
-batches = torch.stack([toy.elbo_loss([(toy_support, toy_query)] * 2000).detach() for _ in range(20)])
-library_estimate, library_error = -batches.mean(), batches.std() / math.sqrt(len(batches))
-print(f"closed-form ELBO of the library's q: {library_q_elbo:.4f}")
+values, gradients = [], []
+for _ in range(20):  # 20 batches of 2000 samples each
+    loss = toy.elbo_loss([(toy_support, toy_query)] * 2000)
+    values.append(loss.detach())
+    gradients.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, parameters)]))
+values, gradients = torch.stack(values), torch.stack(gradients)
+library_estimate, library_error = -values.mean(), values.std() / math.sqrt(len(values))
+deviation = (gradients.mean(0) - closed_form_gradient).abs()
+gradient_error = gradients.std(0) / math.sqrt(len(gradients))  # 0 for the KL-only parameters gamma_p, sigma
+print(f"closed-form ELBO of the library's q:    {closed_form_elbo:.4f}")
 print(f"library, -elbo_loss over 40000 samples: {library_estimate:.4f} +- {library_error:.4f}")
-print(f"log evidence: {log_evidence:.4f}")
-assert abs(library_estimate - library_q_elbo) < 4 * library_error
-assert library_q_elbo < log_evidence
+print(f"log evidence:                           {log_evidence:.4f}")
+sampled = gradient_error > 0
+largest_z = (deviation / gradient_error)[sampled].max()
+print(f"gradient, {int(sampled.sum())} sample-dependent entries: largest |z| {largest_z:.2f}; "
+      f"{int((~sampled).sum())} exact entries: largest deviation {deviation[~sampled].max():.1e}")
+assert abs(library_estimate - closed_form_elbo) < 4 * library_error
+assert (deviation <= 4 * gradient_error + 1e-9).all(), (deviation, gradient_error)
+assert closed_form_elbo < log_evidence
 
 # %% [markdown]
 # ## Pseudocode (Finn, Xu & Levine 2018, Algorithm 1)
@@ -482,8 +512,8 @@ assert library_q_elbo < log_evidence
 #         theta <- m_q + sqrt(v_q) * eps,  eps ~ N(0, I)               # sample from q (reparameterized)
 #         phi_i <- theta - alpha * grad_theta L(theta, D_tr)           # MAML's inner step
 #         m_p   <- mu_theta - gamma_p * grad_mu L(mu_theta, D_tr)      # prior's mean: TRAIN gradient
-#         loss_i <- -log N(y_te | f_phi_i(x_te), s^2)
-#                   + KL( N(m_q, v_q) || N(m_p, sigma_theta^2) )
+#         loss_i <- -sum_j log N(y_te_j | f_phi_i(x_te_j), s^2)        # over the query points
+#                   + kl_weight * KL( N(m_q, v_q) || N(m_p, sigma_theta^2) )
 #     Theta <- Adam step on grad_Theta (1/n) sum_i loss_i              # differentiates through every step
 #
 # test time (Algorithm 2): given only D_tr,
@@ -495,8 +525,8 @@ assert library_q_elbo < log_evidence
 # Three gradient evaluations per task: the query loss at $\mu_\theta$ (for $q$), the support
 # loss at $\mu_\theta$ (for the prior) and the support loss at $\theta$ (MAML's step). The
 # outer gradient flows through all three, so it contains second derivatives, as in MAML.
-# `kl_weight` multiplies the KL term (1 gives the ELBO; smaller values are a common practical
-# choice that trades calibration for fit).
+# `kl_weight` multiplies the KL term: 1 gives the ELBO; other values weigh the prior more or
+# less heavily against the data (a practical knob, no longer a bound on the evidence).
 #
 # ## Library call
 #
@@ -538,9 +568,10 @@ print("3 adapted functions at x = 0:", [round(mlp(phi, torch.zeros(1, 1)).item()
 # We meta-train PLATIPUS and, for comparison, MAML (chapter 02) on `Ambiguous` with the same
 # network (1-40-40-1, ReLU), the same stream of tasks ($K = 5$ support points from the window,
 # 20 query points from $[-5, 5]$, 25 tasks per batch), the same inner step
-# $\alpha = 0.05$ (one step) and the same Adam step size $\beta = 0.01$. The budget is small on
-# purpose (1200 iterations, under a minute on one CPU core), far below the tens of thousands of
-# iterations of the paper, so expect rough functions; the point is *where* the samples spread.
+# $\alpha = 0.05$ (one step; the $0.01$ of chapter 02 adapts too little at this budget) and the
+# same Adam step size $\beta = 0.01$. The budget is small on purpose (1200 iterations each, under
+# a minute of CPU time for both), far below the tens of thousands of iterations of the paper,
+# so expect rough functions; the point is *where* the samples spread.
 #
 # **The measurement.** For held-out tasks we draw 20 adapted functions from PLATIPUS and take,
 # at each $x$ of a grid, their standard deviation across samples. Averaged over $x$ inside the
@@ -548,8 +579,8 @@ print("3 adapted functions at x = 0:", [round(mlp(phi, torch.zeros(1, 1)).item()
 # $\mathrm{sd}_{in}$ and $\mathrm{sd}_{out}$, and the **spread ratio**
 # $\mathrm{sd}_{out} / \mathrm{sd}_{in}$. One caveat makes a control necessary: even an
 # *untrained* PLATIPUS has a spread ratio above 1, because a ReLU network grows linearly in
-# $|x|$, so the same random perturbation of its weights moves $f(x)$ more far from the
-# origin. So we measure the untrained model too, and claim only what training adds.
+# $|x|$, so the same random perturbation of its weights moves $f(x)$ more the farther $x$ is
+# from the origin. So we measure the untrained model too, and claim only what training adds.
 
 # %%
 INNER_LR, OUTER_LR = 0.05, 1e-2  # alpha, and beta for Adam
@@ -648,8 +679,8 @@ def log_predictive(samples, y):
 
 
 ratio_untrained, ratio_trained = untrained_out / untrained_in, trained_out / trained_in
-print(f"untrained PLATIPUS: sd inside {untrained_in:.3f}, sd far outside {untrained_out:.3f}, spread ratio {ratio_untrained:.1f}")
-print(f"trained PLATIPUS:   sd inside {trained_in:.3f}, sd far outside {trained_out:.3f}, spread ratio {ratio_trained:.1f}")
+for name, sd_in, sd_out in [("untrained", untrained_in, untrained_out), ("trained", trained_in, trained_out)]:
+    print(f"{name + ' PLATIPUS:':20s}sd inside {sd_in:.3f}, sd far outside {sd_out:.3f}, spread ratio {sd_out / sd_in:.1f}")
 print("                      mean |error| inside, far    log predictive density inside, far")
 for name, samples in [("PLATIPUS (20 samples)", functions), ("MAML (one function)", maml_functions[:, None])]:
     error, log_density = np.abs(samples.mean(axis=1) - truth), log_predictive(samples, truth)

@@ -1,8 +1,9 @@
-"""The `metarl-lite` command: train, evaluate and plot runs.
+"""The `metarl-lite` command: train, evaluate, plot and tabulate runs.
 
     metarl-lite train --algo maml --task sinusoid --config paper --shots 5 --out results/sinusoid/maml_5shot
     metarl-lite evaluate results/sinusoid/maml_5shot --adapt-steps 10 --json
     metarl-lite plot results/sinusoid/maml_5shot results/sinusoid/pretrain_5shot --out curves.png
+    metarl-lite table results/sinusoid --update-readme README.md
 """
 
 import argparse
@@ -51,6 +52,14 @@ def _plot(args):
     print(f"wrote {args.out}")
 
 
+def _table(args):
+    from . import report
+
+    if args.update_readme:
+        report.update_readme(args.update_readme, args.root)
+    print(report.results_table(args.root))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="metarl-lite", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("runs", nargs="+", type=Path)
     plot.add_argument("--out", type=Path, default=Path("runs.png"))
     plot.set_defaults(func=_plot)
+
+    table = sub.add_parser("table", help="markdown table of the evaluated runs under a results folder")
+    table.add_argument("root", type=Path)
+    table.add_argument("--update-readme", type=Path, metavar="README", help="also rewrite the table in README")
+    table.set_defaults(func=_table)
     return parser
 
 

@@ -116,9 +116,14 @@ def exact_fisher(params, obs):
     theta = flat(params)
     sigma2 = params["log_std"].detach().exp() ** 2
     m = torch.diag(torch.cat([1 / sigma2, torch.full_like(sigma2, 2.0)]))
+
+    def mean_and_log_std(th, s):
+        p = unflat(th, params)
+        return torch.cat([policies.gaussian(p, s)[0], p["log_std"]])
+
     total = 0
     for s in obs:
-        j = jacobian(lambda th: torch.cat([policies.gaussian(unflat(th, params), s)[0], unflat(th, params)["log_std"]]), theta)
+        j = jacobian(lambda th: mean_and_log_std(th, s), theta)
         total = total + j.T @ m @ j
     return total / len(obs)
 
@@ -162,10 +167,12 @@ def test_bad_input_gets_one_line_error():
         (lambda: policies.log_prob({k: v for k, v in params.items() if k != "log_std"}, obs, obs[:, :2]),
          "must be a dict with a 'log_std' tensor"),
         (lambda: policies.log_prob(params, obs, obs), r"actions must have shape \[5, 2\]"),
-        (lambda: policies.log_prob(batched, obs, obs[:, :2]), r"per-task params for 2 tasks need observations \[2, \.\.\., obs_dim\]; got \[5, 3\]"),
+        (lambda: policies.log_prob(batched, obs, obs[:, :2]),
+         r"per-task params for 2 tasks need observations \[2, \.\.\., obs_dim\]; got \[5, 3\]"),
         (lambda: policies.kl(params, params, obs, torch.ones(4)), r"masks must have the shape .* \[5\]; got \[4\]"),
         (lambda: policies.stack([params, {"log_std": params["log_std"]}]), "same keys"),
-        (lambda: policies.gaussian({**params, "log_std": params["log_std"][:1]}, obs), "outputs 2 action dims but 'log_std' has 1"),
+        (lambda: policies.gaussian({**params, "log_std": params["log_std"][:1]}, obs),
+         "outputs 2 action dims but 'log_std' has 1"),
     ]
     for call, match in cases:
         with pytest.raises(ValueError, match=match) as info:

@@ -115,7 +115,7 @@ class Platipus(nn.Module):
         check_steps("n_samples", n_samples)
         mean_p = vmap(self._shifted_mean, in_dims=(None, 0))(self.gamma_p, supports)
         return {
-            k: (m[:, None] + self.log_sigma[self._key(k)].exp() * torch.randn(m.shape[0], n_samples, *m.shape[1:])).detach()
+            k: (m[:, None] + self.log_sigma[self._key(k)].exp() * torch.randn(m.shape[0], n_samples, *m.shape[1:], dtype=m.dtype)).detach()
             for k, m in mean_p.items()
         }
 

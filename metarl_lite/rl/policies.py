@@ -49,7 +49,9 @@ def n_tasks(params: dict):
         raise ValueError(f"policy params must be a dict with a {LOG_STD!r} tensor (see init_policy)")
     log_std = params[LOG_STD]
     if log_std.dim() not in (1, 2):
-        raise ValueError(f"params[{LOG_STD!r}] must be [act_dim] or per-task [n_tasks, act_dim], got {list(log_std.shape)}")
+        raise ValueError(
+            f"params[{LOG_STD!r}] must be [act_dim] or per-task [n_tasks, act_dim], got {list(log_std.shape)}"
+        )
     return None if log_std.dim() == 1 else log_std.shape[0]
 
 
@@ -63,7 +65,9 @@ def gaussian(params: dict, obs: torch.Tensor):
     else:
         if not isinstance(obs, torch.Tensor) or obs.dim() < 2 or obs.shape[0] != tasks:
             shape = list(obs.shape) if isinstance(obs, torch.Tensor) else type(obs).__name__
-            raise ValueError(f"per-task params for {tasks} tasks need observations [{tasks}, ..., obs_dim]; got {shape}")
+            raise ValueError(
+                f"per-task params for {tasks} tasks need observations [{tasks}, ..., obs_dim]; got {shape}"
+            )
         mean = vmap(mlp, in_dims=(0, 0, None))(net, obs, ACTIVATION)
         log_std = log_std.reshape(tasks, *[1] * (mean.dim() - 2), -1)
     if mean.shape[-1] != log_std.shape[-1]:
@@ -105,7 +109,9 @@ def kl(params_old: dict, params_new: dict, obs: torch.Tensor, masks=None) -> tor
         return per_state.mean()
     if not isinstance(masks, torch.Tensor) or masks.shape != per_state.shape:
         shape = list(masks.shape) if isinstance(masks, torch.Tensor) else type(masks).__name__
-        raise ValueError(f"masks must have the shape of the observations without obs_dim, {list(per_state.shape)}; got {shape}")
+        raise ValueError(
+            f"masks must have the shape of the observations without obs_dim, {list(per_state.shape)}; got {shape}"
+        )
     return masked(per_state, masks).sum() / masks.sum()
 
 

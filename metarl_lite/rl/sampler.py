@@ -89,10 +89,13 @@ def sample_episodes(env, params: dict, *, horizon: int, seed: int) -> Episodes:
         running = running & ~(np.asarray(terminated) | np.asarray(truncated))
         if not running.any():
             break
-    pad = horizon - len(steps)
-    obs, actions, log_probs, rewards, live = (
-        torch.nn.functional.pad(torch.stack(x, dim=1), (0, 0) * (x[0].dim() - 1) + (0, pad)) for x in zip(*steps)
-    )
+
+    def padded(column):  # one [n, ...] tensor per step taken -> [n, horizon, ...], zeros after the last
+        out = torch.zeros(n, horizon, *column[0].shape[1:], dtype=column[0].dtype)
+        out[:, : len(column)] = torch.stack(column, dim=1)
+        return out
+
+    obs, actions, log_probs, rewards, live = map(padded, zip(*steps))
     zero = torch.zeros((), dtype=dtype)
     obs, actions = (torch.where(live[..., None], x, zero) for x in (obs, actions))
     rewards, log_probs = (torch.where(live, x, zero) for x in (rewards, log_probs))

@@ -114,8 +114,9 @@ def trpo_step(params: dict, surrogate_fn, kl_fn, *, max_kl: float = 0.01, dampin
     as MAML-RL's adaptation does). The new params are fresh leaf tensors that require grad.
 
     info: ``accepted`` (a step was taken), ``step_fraction`` (ratio^i of the accepted step, 0 if
-    none), ``backtracks`` (i, or max_backtracks when none was accepted), ``surrogate_before`` / ``surrogate_after``, ``kl`` (KL-bar of the
-    new params), ``expected_improvement`` (g . s of the full step), ``grad_norm`` (||g||).
+    none), ``backtracks`` (i, or max_backtracks when none was accepted), ``surrogate_before`` /
+    ``surrogate_after``, ``kl`` (KL-bar of the new params), ``expected_improvement`` (g . s of the
+    full step), ``grad_norm`` (||g||).
     """
     check_params(params)
     _check_options(max_kl, damping, cg_iters, backtrack_ratio, max_backtracks)

@@ -29,9 +29,13 @@ MAX_ACTION = 0.1  # actions are clipped to [-MAX_ACTION, MAX_ACTION] per coordin
 GOAL_TOLERANCE = 0.01  # done when |s - g| < GOAL_TOLERANCE in both coordinates
 GOAL_RANGE = (-0.5, 0.5)  # goals ~ U[GOAL_RANGE]^2
 
-# H steps of at most 0.1 keep every coordinate of s within [-10, 10].
-OBSERVATION_SPACE = spaces.Box(-HORIZON * MAX_ACTION, HORIZON * MAX_ACTION, shape=(2,), dtype=np.float32)
-ACTION_SPACE = spaces.Box(-MAX_ACTION, MAX_ACTION, shape=(2,), dtype=np.float32)
+
+def single_spaces() -> tuple:
+    """Fresh (observation, action) spaces of one episode (fresh: each seeds its own RNG).
+    H steps of at most 0.1 keep every coordinate of s within [-10, 10]."""
+    bound = HORIZON * MAX_ACTION
+    return (spaces.Box(-bound, bound, shape=(2,), dtype=np.float32),
+            spaces.Box(-MAX_ACTION, MAX_ACTION, shape=(2,), dtype=np.float32))
 
 
 def sample_tasks(n: int, rng: np.random.Generator) -> list:
@@ -63,8 +67,10 @@ def check_actions(actions, shape: tuple) -> np.ndarray:
         raise ValueError(f"actions must be numbers of shape {shape}, got {type(actions).__name__}") from None
     if actions.shape != shape:
         raise ValueError(f"actions must have shape {shape}, got {actions.shape}")
-    if not np.isfinite(actions).all():
-        raise ValueError(f"actions must be finite, got {actions.tolist()}")
+    finite = np.isfinite(actions).reshape(-1, 2).all(axis=1)
+    if not finite.all():
+        where = "" if actions.ndim == 1 else f" in slot {int(np.flatnonzero(~finite)[0])}"
+        raise ValueError(f"actions must be finite, got {actions.reshape(-1, 2)[~finite][0].tolist()}{where}")
     return actions
 
 
@@ -86,8 +92,7 @@ class Navigation2DEnv(gymnasium.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, task=None):
-        self.observation_space = OBSERVATION_SPACE
-        self.action_space = ACTION_SPACE
+        self.observation_space, self.action_space = single_spaces()
         self.set_task(sample_tasks(1, np.random.default_rng(0))[0] if task is None else task)
         self._position = np.zeros(2)
 
@@ -97,6 +102,7 @@ class Navigation2DEnv(gymnasium.Env):
         return {"goal": self._goal.tolist()}
 
     def set_task(self, task) -> None:
+        """Switch to ``task`` ``{"goal": [x, y]}`` (checked); the position is kept until ``reset``."""
         self._goal = check_task(task)
 
     def reset(self, *, seed=None, options=None):
@@ -134,10 +140,9 @@ class NavigationVecEnv(VectorEnv):
         self.num_envs = len(tasks) * episodes_per_task
         self.task_ids = np.repeat(np.arange(len(tasks)), episodes_per_task)  # [N]
         self._goals = goals[self.task_ids]  # [N, 2]
-        self.single_observation_space = OBSERVATION_SPACE
-        self.single_action_space = ACTION_SPACE
-        self.observation_space = batch_space(OBSERVATION_SPACE, self.num_envs)
-        self.action_space = batch_space(ACTION_SPACE, self.num_envs)
+        self.single_observation_space, self.single_action_space = single_spaces()
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._steps = None  # None until the first reset
 
     def reset(self, *, seed=None, options=None):
