@@ -18,8 +18,9 @@
 #
 # **Goal.** State the meta-learning problem precisely (task distributions, support and query
 # sets, meta-training and meta-testing), meet the few-shot sinusoid family that chapters 01 to
-# 04 use, and watch the two obvious baselines fail on five examples: training a network *from
-# scratch*, and *pretraining* one network on all tasks and then fine-tuning it. Working out
+# 03 use (chapter 04 mixes it with lines), and watch the two obvious baselines fail on five
+# examples: training a network *from scratch*, and *pretraining* one network on all tasks and
+# then fine-tuning it. Working out
 # *why* they fail, in closed form, leads straight to the meta-learning objective.
 #
 # ## Background
@@ -51,7 +52,7 @@
 # | an example $(x, y)$ | a task $\mathcal{T} \sim p(\mathcal{T})$ with its $\mathcal{D}^{tr}$, $\mathcal{D}^{te}$ |
 # | training set | meta-training tasks |
 # | test set | meta-test tasks |
-# | learn parameters $\phi$ | learn how to produce $\phi$ from $\mathcal{D}^{tr}$ (for MAML: learn $\theta$, then $\phi = \theta - \alpha\nabla\mathcal{L}$) |
+# | learn parameters $\phi$ | learn how to produce $\phi$ from $\mathcal{D}^{tr}$ (for MAML: learn $\theta$, then take one gradient step of size $\alpha$ on the support set, $\phi = \theta - \alpha\nabla_\theta\mathcal{L}_\mathcal{T}(\theta, \mathcal{D}^{tr})$) |
 #
 # **The sinusoid family** (Finn et al., 2017, Sec. 5.1) is the "MNIST" of gradient-based
 # meta-learning. A task is a sine wave with its own amplitude $A$ and phase $\varphi$:
@@ -143,9 +144,10 @@ plt.show()
 #
 # Three ways to produce parameters $\phi$ for a new task from its support set:
 #
-# 1. **From scratch.** Start at a random $\phi_0$ and minimize the support loss:
-#    $\phi = \arg\min_\phi \mathcal{L}_\mathcal{T}(\phi, \mathcal{D}^{tr})$ (in practice, many
-#    optimizer steps). Nothing is learned from the other tasks.
+# 1. **From scratch.** Start at a random $\phi_0$ and run an optimizer (many steps) from
+#    $\phi_0$ towards a minimizer of $\mathcal{L}_\mathcal{T}(\phi, \mathcal{D}^{tr})$ (there are
+#    infinitely many; $\phi_0$ decides which one is reached). Nothing is learned from the other
+#    tasks.
 # 2. **Pretrain, then fine-tune.** Fit one network to all meta-training tasks pooled
 #    together, ignoring which task an example came from,
 #    $$\theta_{pre} = \arg\min_\theta \; \mathbb{E}_{\mathcal{T}}\,
@@ -174,7 +176,8 @@ plt.show()
 # from $N = 200\,000$ tasks of `Sinusoid`, each with one input $x$ (Step 3 uses the first
 # 20 000 of them, each on a grid of 201 inputs). A Monte-Carlo mean has a
 # standard error $\hat\sigma / \sqrt{N}$; we assert agreement within 4 standard errors (a
-# correct formula fails this about once in 16 000 runs, a wrong one almost always).
+# correct formula fails one such check for about one seed in 16 000; a formula off by many
+# standard errors fails it).
 
 # %%
 N_MC = 200_000
@@ -285,9 +288,10 @@ check_mc("MSE of 0.5 m(x)", mse_mean + (2 / math.pi) ** 2 * (0.5 * mean_A) ** 2 
 print(f"the best task-agnostic predictor removes {1 - mse_mean / mse_zero:.0%} of the error of predicting 0")
 
 # %% [markdown]
-# So **no network that ignores the task can do better than $\mathrm{MSE} \approx 3.01$**,
-# barely better than knowing nothing ($4.25$). Whatever a good learner does, it must use the
-# support set.
+# So **no network that ignores the task can do better than $\mathrm{MSE} \approx 3.01$ on new
+# tasks** (on the finite pool it was trained on, a network can go slightly lower), barely
+# better than knowing nothing ($4.25$). Whatever a good learner does, it must use the support
+# set.
 #
 # **Step 5. Five points are plenty, if you know the family.** Expand the sine:
 #
@@ -352,8 +356,9 @@ print("MSE knowing the family (sin, cos)        = 0")
 #   dictionary, so `torch.func.vmap(mse)` trains many independent networks in one call.
 # * `maml_objective(mse, theta, tasks, lr=alpha, steps=k)` is the meta-learning objective
 #   itself: the mean query loss after $k$ gradient steps of size $\alpha$ on each task's support
-#   set. With `steps=0` it is the pooled (pretraining) loss. We use it below to *evaluate*
-#   fine-tuning; chapter 02 will *minimize* it.
+#   set. With `steps=0` it is the plain query loss of $\theta$ (the pretraining objective
+#   evaluated on the query sets). We use it below to *evaluate* fine-tuning; chapter 02 will
+#   *minimize* it.
 #
 # ## Experiment (a): learning from scratch on $K = 5$ points
 #
@@ -420,14 +425,16 @@ plt.show()
 # The network memorizes its five points (support MSE near zero) while its error on the rest
 # of the curve ends up, on average, *worse than predicting zero* (the average is dominated by
 # the tasks where it goes badly wrong; compare the mean and the median): between the points it
-# interpolates with whatever shape ReLUs and the random initialization happen to give, and
-# extrapolates straight lines beyond the outermost points. More steps or another optimizer
-# cannot fix this: the five points do not contain the shape of the family.
+# interpolates with whatever shape ReLUs and the random initialization happen to give, and,
+# far from the points, extrapolates along straight lines (a ReLU network is piecewise
+# linear). More steps or another optimizer cannot fix this: the five points do not contain
+# the shape of the family.
 
 # %%
 assert scratch_support.mean() < 0.05, "the networks should fit their 5 support points"
 assert scratch_query.mean() > 50 * scratch_support.mean(), "query error should dwarf support error"
-assert scratch_query.mean() > zero_query.mean(), "from scratch should do worse than predicting 0"
+assert scratch_query.mean() > zero_query.mean(), "on average, from scratch should do worse than predicting 0"
+assert np.median(scratch_query) < scratch_query.mean(), "a few wild fits should dominate the mean"
 
 # %% [markdown]
 # ## Experiment (b): pretrain on all tasks, then fine-tune
@@ -497,14 +504,15 @@ plt.show()
 # The pretrained network lands on the floor of Step 4 and draws the closed-form mean function.
 # Precisely, it draws the average of the tasks it was trained on, which differs from
 # $m(x)$ by Monte-Carlo error: every task is a combination of $\sin x$ and $\cos x$, so the
-# average of $N$ tasks is $m(x)$ plus a random sinusoid of root-mean-square size about
-# $\sqrt{\mathrm{MSE}(m) / N} \approx 0.03$ for $N = 4000$ (Step 4 gives the variance).
+# average of $n$ tasks is $m(x)$ plus a random sinusoid of root-mean-square size about
+# $\sqrt{\mathrm{MSE}(m) / n} \approx 0.03$ for $n = 4000$ pretraining tasks (Step 4 gives the
+# variance).
 # The network has learned the one thing the tasks have in common *on average*, and
 # averaging has washed out everything that distinguishes them.
 
 # %%
 mc_error = math.sqrt(mse_mean / len(train_tasks))  # expected RMS distance of the training average to m(x)
-assert abs(pool_curve[-1][1] - mean_on_pool) < 0.1, "pretraining should reach the MSE of m(x), no lower, no higher"
+assert abs(pool_curve[-1][1] - mean_on_pool) < 0.1, "pretraining should reach the MSE of m(x), up to finite-sample error"
 assert rms(f_pre - train_average) < 0.1, "the pretrained network should draw the average of its training tasks"
 assert rms(train_average - mean_function(grid)) < 3 * mc_error, "the training average should be m(x) up to MC error"
 assert rms(f_pre - mean_function(grid)) < 0.15, "the pretrained network should be close to m(x)"
@@ -515,6 +523,12 @@ assert rms(f_pre - mean_function(grid)) < 0.15, "the pretrained network should b
 # baseline, $\alpha$ is chosen from a grid on 200 separate *validation* tasks, by the query MSE
 # after 10 steps. `maml_objective(mse, theta_pre, tasks, lr=alpha, steps=k)` computes exactly
 # this mean query loss after adaptation, for all tasks in one batched call.
+#
+# For error bars we split the 500 meta-test tasks into 10 chunks of 50 and use the spread of
+# the 10 chunk means. With so few means, the 95% interval is the mean $\pm\, t_9 \cdot$ standard
+# error, where $t_9 = 2.262$ is the 97.5% quantile of Student's $t$ distribution with 9 degrees
+# of freedom (the normal 1.96 would be too narrow); `t_quantile_975` computes it by integrating
+# the $t$ density.
 
 # %%
 LR_GRID = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
@@ -526,6 +540,19 @@ def as_tasks(support, query):
     return [((xs, ys), (xq, yq)) for xs, ys, xq, yq in zip(*support, *query)]
 
 
+def t_quantile_975(dof):
+    """The 97.5% quantile of Student's t with dof degrees of freedom (trapezoidal CDF of its density):
+    a 95% interval for the mean of dof + 1 values is mean ± t_quantile_975(dof) * standard error."""
+    t = np.linspace(0, 100, 1_000_001)
+    density = (math.exp(math.lgamma((dof + 1) / 2) - math.lgamma(dof / 2)) / math.sqrt(dof * math.pi)
+               * (1 + t**2 / dof) ** (-(dof + 1) / 2))
+    cdf = 0.5 + np.concatenate([[0.0], np.cumsum(np.diff(t) * (density[1:] + density[:-1]) / 2)])
+    return float(np.interp(0.975, cdf, t))
+
+
+assert abs(t_quantile_975(9) - 2.262) < 1e-3, "t_9 = 2.262 in every table of Student's t"
+
+
 def finetune_curve(tasks, lr):
     """Mean query MSE after k = 0 .. MAX_STEPS fine-tuning steps of size lr from theta_pre."""
     return np.array([maml_objective(mse, theta_pre, tasks, lr=lr, steps=k).item() for k in range(MAX_STEPS + 1)])
@@ -535,12 +562,13 @@ val_tasks = as_tasks(*sample_split(family.sample_tasks(200, val_rng), val_rng))
 val_curves = {lr: finetune_curve(val_tasks, lr) for lr in tqdm(LR_GRID, desc="step sizes")}
 best_lr = min(LR_GRID, key=lambda lr: val_curves[lr][-1])
 
-# Meta-test tasks in 10 chunks of 50: the spread of the chunk means gives a standard error.
+# Meta-test tasks in 10 chunks of 50: the spread of the 10 chunk means gives a standard error.
 chunks = [as_tasks(tuple(t[i:i + 50] for t in test_support), tuple(t[i:i + 50] for t in test_query))
           for i in range(0, len(test_tasks), 50)]
 chunk_curves = np.array([finetune_curve(chunk, best_lr) for chunk in chunks])  # [10, MAX_STEPS + 1]
 test_curve = chunk_curves.mean(0)
-test_ci95 = 1.96 * chunk_curves.std(0, ddof=1) / math.sqrt(len(chunks))
+test_stderr = chunk_curves.std(0, ddof=1) / math.sqrt(len(chunks))
+test_ci95 = t_quantile_975(len(chunks) - 1) * test_stderr
 print(f"chosen alpha = {best_lr}; query MSE on {len(test_tasks)} meta-test tasks after k = 0, 1, 5, 10 steps: "
       + ", ".join(f"{test_curve[k]:.2f} ± {test_ci95[k]:.2f}" for k in (0, 1, 5, 10)))
 
@@ -559,23 +587,27 @@ right.axhline(mse_zero, color="gray", linestyle=":", label=f"predicting 0: {mse_
 right.axhline(mse_mean, color="C3", linestyle="--", label=f"mean function m(x): {mse_mean:.2f}")
 right.axhline(0, color="C2", label="knowing the family (sin, cos): 0")
 right.set(xlabel="fine-tuning steps k", ylabel="query MSE (500 meta-test tasks, 95% CI)", ylim=(-0.2, 4.6),
-          title=f"fine-tuning on K = {K} points barely helps")
+          title=f"fine-tuning on K = {K} points helps little")
 right.legend(fontsize="small")
 plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# Small steps barely move the network; larger ones overshoot (the loss of five points of a
-# steep sinusoid is sharply curved) and the error *rises*. The best step size removes a small
-# fraction of the error and stays far from what five points allow (zero, Step 5).
+# The smallest step size lowers the error slowly and steadily (it is still falling after ten
+# steps); larger ones overshoot (the support loss of five points is sharply curved in some
+# parameter directions) and the error *rises*: with the largest, it ends above where it
+# started. The best step size removes a small fraction of the error and stays far from what
+# five points allow (zero, Step 5).
 # $\theta_{pre}$ was trained to be right *on average*, never to be a good place to *start
 # learning from*.
 
 # %%
-assert abs(test_curve[0] - mse_mean) < 3 * test_ci95[0] / 1.96, "before fine-tuning, the pretrained net is m(x)"
+assert abs(test_curve[0] - mse_mean) < 3 * test_stderr[0], "before fine-tuning, the pretrained net is m(x)"
 assert test_curve[MAX_STEPS] < test_curve[0], "fine-tuning should help a little"
 assert test_curve[MAX_STEPS] > 0.7 * test_curve[0], "fine-tuning should remove less than 30% of the error"
 assert all(val_curves[lr][MAX_STEPS] > 0.7 * val_curves[lr][0] for lr in LR_GRID), "no step size should do much better"
+assert np.all(np.diff(val_curves[LR_GRID[0]]) < 0), "the smallest step size should lower the error at every step"
+assert val_curves[LR_GRID[-1]][MAX_STEPS] > val_curves[LR_GRID[-1]][0], "the largest should end above its start"
 
 # %% [markdown]
 # ### Try it: fine-tune by hand
@@ -611,13 +643,13 @@ summary = {
 }
 fig, ax = plt.subplots(figsize=(11, 4))
 means = [values.mean() for values in summary.values()]
-errors = [1.96 * values.std(ddof=1) / math.sqrt(len(values)) for values in summary.values()]
+errors = [t_quantile_975(len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)) for values in summary.values()]
 labels = [f"{name}\nMSE {mean:.2f}" for name, mean in zip(summary, means)]
 ax.bar(labels, means, yerr=errors, capsize=4, color=["gray", "C3", "gray", "C0", "C0", "C2"])
 ax.set(ylabel=f"query MSE (mean over {N_SCRATCH} tasks, 95% CI)", title=f"{K}-shot sinusoid regression on meta-test tasks")
 plt.tight_layout()
 plt.show()
-assert means[1] > means[0], "from scratch should be worse than predicting 0"
+assert means[1] > means[0], "on average, from scratch should be worse than predicting 0"
 assert 0.7 * means[3] < means[4] < means[3], "fine-tuning should help, but by less than 30%"
 assert means[5] < 1e-10, "least squares on (sin, cos) should recover every task"
 
@@ -635,7 +667,8 @@ assert means[5] < 1e-10, "least squares on (sin, cos) should recover every task"
 #   \mathcal{L}_\mathcal{T}(\theta, \mathcal{D}^{tr}_\mathcal{T}),\;
 #   \mathcal{D}^{te}_\mathcal{T}\big) \Big].$$
 #
-# `maml_objective` above computed this quantity for $\theta_{pre}$; it is large because
+# `maml_objective` above computed this quantity, with $k$ steps of size $\alpha$ instead of one,
+# for $\theta_{pre}$; it is large because
 # nothing asked $\theta_{pre}$ to make it small. Chapter 02 differentiates it with respect
 # to $\theta$ (through the inner gradient step, which brings in second derivatives) and
 # minimizes it. On this very benchmark (Finn et al., 2017, Figure 3), the meta-learned
@@ -649,7 +682,7 @@ assert means[5] < 1e-10, "least squares on (sin, cos) should recover every task"
 #   $\mathcal{D}^{te}$ (to score the adapted model); methods learn on **meta-training tasks**
 #   and are judged on new **meta-test tasks**.
 # * **From scratch**, $K = 5$ points cannot pin down a 1761-parameter network: it fits them
-#   and does worse than predicting 0 elsewhere.
+#   and on average does worse than predicting 0 elsewhere (a few wild fits dominate the mean).
 # * **Pretraining** on pooled tasks learns the mean function
 #   $\mathbb{E}_\mathcal{T}[f_\mathcal{T}(x)] = -\frac{2}{\pi}\mathbb{E}[A]\cos x$, the best
 #   task-agnostic predictor ($\mathrm{MSE} \approx 3.01$ against $\mathbb{E}[A^2]/2 \approx 4.25$
@@ -685,11 +718,14 @@ assert means[5] < 1e-10, "least squares on (sin, cos) should recover every task"
 # * C. Finn, P. Abbeel, S. Levine. *Model-Agnostic Meta-Learning for Fast Adaptation of Deep
 #   Networks.* ICML 2017. arXiv:1703.03400. (The sinusoid benchmark: Section 5.1.)
 # * T. Hospedales, A. Antoniou, P. Micaelli, A. Storkey. *Meta-Learning in Neural Networks: A
-#   Survey.* IEEE TPAMI, 2021. arXiv:2004.05439. (Section 2: the formal problem and its terms.)
-# * S. Thrun, L. Pratt (eds.). *Learning to Learn.* Springer, 1998.
+#   Survey.* IEEE TPAMI 44(9), 2022. arXiv:2004.05439. (Section 2: the formal problem and its terms.)
+# * S. Thrun, L. Pratt (eds.). *Learning to Learn.* Kluwer Academic Publishers, 1998.
 # * O. Vinyals, C. Blundell, T. Lillicrap, K. Kavukcuoglu, D. Wierstra. *Matching Networks for
 #   One Shot Learning.* NeurIPS 2016. arXiv:1606.04080. (Support sets and episodic training.)
 # * S. Ravi, H. Larochelle. *Optimization as a Model for Few-Shot Learning.* ICLR 2017.
 #   (Meta-training and meta-test sets of tasks.)
+#
+# Further reading:
+#
 # * A. Nichol, J. Achiam, J. Schulman. *On First-Order Meta-Learning Algorithms.*
-#   arXiv:1803.02999, 2018.
+#   arXiv:1803.02999, 2018. (First-order meta-learning and Reptile; chapter 03.)

@@ -36,8 +36,8 @@
 # * each task gives a **support set** $\mathcal{D}^{tr}_i$ of $K$ examples (here $K = 5$: five
 #   points of the curve) and a **query set** $\mathcal{D}^{te}_i$ of fresh examples of the same
 #   task;
-# * $f_\theta$ is a network with parameters $\theta \in \mathbb{R}^P$ (here a 1-40-40-1 ReLU
-#   MLP, $P = 1761$), and the loss is the mean squared error; we write
+# * $f_\theta$ is a network with parameters $\theta \in \mathbb{R}^P$ (in the experiment a
+#   1-40-40-1 ReLU MLP, $P = 1761$), and the loss is the mean squared error; we write
 #   $\mathcal{L}^{tr}_i(\theta)$ for the loss on the support set and $\mathcal{L}^{te}_i(\theta)$
 #   for the loss on the query set;
 # * **adaptation** is gradient descent on the support loss with the **inner step size**
@@ -56,13 +56,17 @@
 # $$\phi_i(\theta) = \theta - \alpha \nabla \mathcal{L}^{tr}_i(\theta), \qquad
 #   \min_\theta \; J(\theta) = \sum_i \mathcal{L}^{te}_i\big(\theta - \alpha \nabla \mathcal{L}^{tr}_i(\theta)\big).$$
 #
-# Its gradient, the **meta-gradient**, with $H^{tr}_i(\theta) = \nabla^2 \mathcal{L}^{tr}_i(\theta)$
-# the Hessian of the support loss:
+# Notation: $\nabla \mathcal{L}(\phi)$ is the gradient of $\mathcal{L}$ *evaluated at* the point
+# $\phi$, as if $\phi$ were the variable; $\nabla_\theta$ differentiates the whole expression
+# with respect to $\theta$, through $\phi_i(\theta)$. The gradient of the objective, the
+# **meta-gradient**, with $H^{tr}_i(\theta) = \nabla^2 \mathcal{L}^{tr}_i(\theta)$ the Hessian of the
+# support loss:
 #
 # $$\nabla_\theta\, \mathcal{L}^{te}_i(\phi_i) = \big(I - \alpha H^{tr}_i(\theta)\big)\, \nabla \mathcal{L}^{te}_i(\phi_i).$$
 #
 # First-order MAML (FOMAML) drops the Hessian term: $\nabla \mathcal{L}^{te}_i(\phi_i)$. With
-# $k$ inner steps $\phi_0 = \theta$, $\phi_{j+1} = \phi_j - \alpha \nabla \mathcal{L}^{tr}_i(\phi_j)$:
+# $k$ inner steps on task $i$ (the index $i$ dropped from $\phi$, whose subscript now counts
+# steps): $\phi_0 = \theta$, $\phi_{j+1} = \phi_j - \alpha \nabla \mathcal{L}^{tr}_i(\phi_j)$, and
 #
 # $$\nabla_\theta\, \mathcal{L}^{te}_i(\phi_k) = (I - \alpha H_0)(I - \alpha H_1)\cdots(I - \alpha H_{k-1})\,
 #   \nabla \mathcal{L}^{te}_i(\phi_k), \qquad H_j = \nabla^2 \mathcal{L}^{tr}_i(\phi_j).$$
@@ -79,12 +83,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import Markdown, display
 from torch.func import grad, hessian, jacrev, jvp, vmap
 from tqdm.auto import trange
 
 from metarl_lite import seed_everything
 from metarl_lite.meta import adapt, maml_objective
 from metarl_lite.nn import init_mlp, mlp
+from metarl_lite.report import PAPER_5SHOT, results_table
 from metarl_lite.tasks import LinearRegression, Sinusoid
 from metarl_lite.tasks.linear import maml_closed_form
 from metarl_lite.widgets import adaptation_curves, adaptation_widget, adapted_fit, plot_adapted_fits
@@ -112,9 +118,10 @@ def smooth_mse(params, batch):
 
 # %% [markdown]
 # To compare with full Jacobians and Hessians we also need the parameters as one vector
-# $\theta \in \mathbb{R}^P$. The derivation uses a small tanh network (1-10-10-1, in float64
-# so that identities hold to about $10^{-13}$), one sinusoid task with $K = 5$ support points
-# and 10 query points, and the paper's $\alpha = 0.01$.
+# $\theta \in \mathbb{R}^P$. The derivation uses a small tanh network (1-10-10-1, so
+# $P = 10 + 10 + 100 + 10 + 10 + 1 = 141$ here, not the 1761 of the experiment's network; in
+# float64 so that identities hold to about $10^{-13}$), one sinusoid task with $K = 5$ support
+# points and 10 query points, and the paper's $\alpha = 0.01$.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -237,20 +244,27 @@ print(f"|meta-gradient| = {meta_grad_formula.norm():.4f}")
 # ### Step 4. Hessian-vector products by double backward
 #
 # Step 3 multiplies $H$ by one vector, $v = \nabla \mathcal{L}^{te}(\phi)$. We never need $H$
-# itself: since $v$ does not depend on $\theta$,
+# itself. The vector $v$ does depend on $\theta$ (through $\phi(\theta)$), but step 3 needs
+# only $H$ times the *value* of $v$, so the identity treats $v$ as a constant: for any fixed
+# vector $v$,
 #
 # $$H v = \nabla_\theta \big( \nabla \mathcal{L}^{tr}(\theta) \cdot v \big),$$
 #
 # the gradient of a scalar, which a second backward pass through the graph of the first
-# gradient computes (Pearlmutter, 1994). It costs a small multiple of one gradient and
-# $O(P)$ memory, where $H$ costs $P$ gradients and $O(P^2)$ memory: 3.1 million entries for
-# the 1-40-40-1 network of the experiment, $10^{14}$ for a network with ten million
-# parameters. This is exactly what autograd did in step 3 when it differentiated through
-# `adapt(..., first_order=False)`, which builds the inner gradient with `create_graph=True`.
+# gradient computes: *double backward*, or reverse-over-reverse. In reverse mode, $v$ is fed in
+# as a fixed cotangent, and no derivative of $v$ is taken. Pearlmutter (1994) computes the same
+# product in forward mode (his $\mathcal{R}$-operator): forward-over-reverse, the `jvp` check
+# below. Either way $Hv$ costs a small multiple of one gradient, where building $H$ costs $P$
+# Hessian-vector products and $P^2$ entries of memory: 3.1 million for the 1-40-40-1 network
+# of the experiment, $10^{14}$ for a network with ten million parameters. The memory of $Hv$
+# is that of the graph of the first gradient, which grows with the activations of the batch
+# and, through the inner loop, with $k$ (exercise 4 measures this). This is exactly what
+# autograd did in step 3 when it differentiated through `adapt(..., first_order=False)`, which
+# builds the inner gradient with `create_graph=True`.
 #
-# The check: double backward, and forward-over-reverse (`torch.func.jvp` of `grad`, another
-# way to get $Hv$ without $H$), against the explicit Hessian; then the meta-gradient
-# $v - \alpha H v$ of step 3 without any $P \times P$ matrix.
+# The check: double backward, and forward-over-reverse (`torch.func.jvp` of `grad`), against
+# the explicit Hessian; then the meta-gradient $v - \alpha H v$ of step 3 without any
+# $P \times P$ matrix.
 
 # %%
 def hvp(loss_fn, params, batch, v):
@@ -273,20 +287,24 @@ print(f"|H v| = {Hv_double_backward.norm():.4f}, matches the explicit Hessian")
 # ### Step 5. A closed form: linear regression
 #
 # For a linear model the whole MAML objective can be written in closed form, which gives an
-# independent check of the library. A task is $y = w^\top x + b$ with $x \in \mathbb{R}^d$;
-# with inputs augmented by a 1, $\tilde X = [X, \mathbf{1}] \in \mathbb{R}^{n \times (d+1)}$,
-# and $\theta = (w, b)$, the loss $\mathcal{L}(\theta) = \frac1n \|\tilde X \theta - y\|^2$ has
+# independent check of the library. A task is $y = w_*^\top x + b_*$ with $x \in \mathbb{R}^d$
+# and its own $(w_*, b_*)$; the model is $f_\theta(x) = w^\top x + b$ with $\theta = (w, b)$.
+# With the $n$ support inputs as rows of $X$, augmented by a 1,
+# $\tilde X = [X, \mathbf{1}] \in \mathbb{R}^{n \times (d+1)}$, and their targets $y$, the
+# support loss $\mathcal{L}(\theta) = \frac1n \|\tilde X \theta - y\|^2$ has
 #
 # $$\nabla \mathcal{L} = \tfrac{2}{n} \tilde X^\top (\tilde X \theta - y), \qquad
 #   H = \tfrac{2}{n} \tilde X^\top \tilde X \;\text{(constant)},$$
 #
-# so one inner step is *affine* in $\theta$: $\phi = (I - \alpha H)\theta + \alpha \tfrac{2}{n}\tilde X^\top y$,
-# $k$ steps give $\phi_k = A^k \theta + c_k$ with $A = I - \alpha H$, and the meta-gradient is
-# $(A^k)^\top \nabla \mathcal{L}^{te}(\phi_k)$, summed over tasks.
+# so one inner step is *affine* in $\theta$: $\phi_1 = M\theta + c_1$ with $M = I - \alpha H$ and
+# $c_1 = \alpha \tfrac{2}{n}\tilde X^\top y$. Then $k$ steps give $\phi_k = M^k \theta + c_k$ with
+# $c_k = (I + M + \dots + M^{k-1})\, c_1$, which does not depend on $\theta$, so the
+# meta-gradient is $(M^k)^\top \nabla \mathcal{L}^{te}(\phi_k)$, averaged over tasks (the objective
+# is a mean over tasks, see the library call below).
 # `metarl_lite.tasks.linear.maml_closed_form` implements these formulas with plain matrix
 # algebra; `maml_objective` differentiates through the inner loop. In float64 they agree
 # to rounding error, $10^{-12}$, for one and for three inner steps. (We use
-# $\alpha = 0.1$ here so that $A^k$ differs clearly from $I$.)
+# $\alpha = 0.1$ here so that $M^k$ differs clearly from $I$.)
 
 # %%
 linear_rng = np.random.default_rng(1)
@@ -327,13 +345,18 @@ def library_meta_gradient(first_order):
 second_order, first_order = library_meta_gradient(False), library_meta_gradient(True)
 assert torch.allclose(first_order, g_te_phi, rtol=0, atol=1e-13)
 assert torch.allclose(second_order - first_order, -alpha * H_tr @ g_te_phi, rtol=0, atol=1e-13)
-print(f"|alpha H grad L_te(phi)| / |grad L_te(phi)| = {(alpha * H_tr @ g_te_phi).norm() / g_te_phi.norm():.4f}")
+dropped_ratio = ((alpha * H_tr @ g_te_phi).norm() / g_te_phi.norm()).item()
+print(f"|alpha H grad L_te(phi)| / |grad L_te(phi)| = {dropped_ratio:.4f}")
+assert dropped_ratio < 0.05, "for this network and task, the dropped term should be under 5%"
 
 # %% [markdown]
-# With $\alpha = 0.01$ the dropped term is small here, which is why FOMAML often works nearly
-# as well as MAML (the MAML paper reports this on MiniImagenet). It is not always small:
-# it grows with $\alpha$, with the curvature of the support loss, and with the number of
-# inner steps.
+# With $\alpha = 0.01$ the dropped term is under 5% of the first-order gradient here (the
+# ratio printed above), for one tanh network at its initialization and one task: a single
+# measurement, not a law. How well FOMAML does in general is an empirical question. The MAML
+# paper found FOMAML nearly as good as MAML on MiniImagenet and suggests a reason: ReLU
+# networks are locally almost linear, so their second derivatives are often small. The
+# dropped term is not always small: it grows with $\alpha$, with the curvature of the support
+# loss, and with the number of inner steps (exercise 2 measures this).
 #
 # ### Step 7. Several inner steps
 #
@@ -461,7 +484,8 @@ print(f"vmap: {1e3 * t_vmap:.1f} ms, Python loop: {1e3 * t_loop:.1f} ms per meta
 #
 # Both networks are 1-40-40-1 ReLU MLPs with the same initialization, trained with Adam
 # ($\beta = 10^{-3}$) on meta-batches of 25 tasks with $K = 5$ support and 5 query points,
-# for 1000 iterations (the paper's code trains for 70 000; this budget takes well under a minute):
+# for 1000 iterations (the paper's code trains for 70 000, and the paper meta-trains with
+# $K = 10$; this budget takes well under a minute):
 #
 # * **MAML** minimizes the query loss after one inner step of size $\alpha = 0.01$;
 # * **pretrained** minimizes the loss of the network itself on all 10 points of each task.
@@ -538,18 +562,35 @@ assert curves["pretrained"]["support"][1] < curves["pretrained"]["support"][0], 
 # One small gradient step from that function cannot reach a sinusoid of a different
 # amplitude and phase. The left panel shows that the step does its job, the support loss
 # falls; the right panel shows that this does not generalize: the pretrained network bends
-# towards the five points and stays wrong (or gets worse) everywhere else. MAML's initialization is *not* a good function on its own (its loss
-# before adaptation is as high as the pretrained one); it is a point from which one step
-# goes a long way. The check: the pretrained network is close to the mean function.
+# towards the five points and stays wrong (or gets worse) everywhere else.
+#
+# MAML's initialization is no better than the pretrained one before adaptation: both have
+# about the query MSE of the mean function $m(x) = \mathbb{E}[y \mid x]$, the best a
+# task-agnostic predictor can do (chapter 01, Step 4). What differs is where one step takes
+# each of them: from MAML's initialization, one step goes a long way. The check: the
+# pretrained network is close to the mean function, and before adaptation both networks score
+# about what $m(x)$ scores on the same held-out tasks.
 
 # %%
 x_grid = torch.linspace(-5, 5, 200)[:, None]
-mean_function = -2 * 2.55 / np.pi * torch.cos(x_grid)
+mean_A = sum(family.amplitude_range) / 2  # E[A] for A ~ U[0.1, 5]
+
+
+def mean_function(x):
+    """m(x) = E[y | x] = -(2 / pi) E[A] cos x, the average task."""
+    return -2 * mean_A / np.pi * torch.cos(x)
+
+
 with torch.no_grad():
-    distance = (mlp(pretrained_theta, x_grid) - mean_function).square().mean()
+    distance = (mlp(pretrained_theta, x_grid) - mean_function(x_grid)).square().mean()
+mean_function_query = np.mean([(mean_function(x) - y).square().mean().item() for _, (x, y) in test_tasks])
 print(f"MSE(pretrained, mean function) = {distance:.3f}; mean square of the mean function = "
-      f"{mean_function.square().mean():.3f}")
-assert distance < 0.1 * mean_function.square().mean()
+      f"{mean_function(x_grid).square().mean():.3f}")
+print(f"query MSE before adaptation: MAML {curves['MAML']['query'][0]:.2f}, pretrained "
+      f"{curves['pretrained']['query'][0]:.2f}, mean function m(x) {mean_function_query:.2f}")
+assert distance < 0.1 * mean_function(x_grid).square().mean()
+assert curves["MAML"]["query"][0] > 0.9 * curves["pretrained"]["query"][0], "before adaptation, MAML is no better"
+assert all(abs(curve["query"][0] - mean_function_query) < 0.1 * mean_function_query for curve in curves.values())
 
 # %% [markdown]
 # The fits themselves, for one held-out task: dashed lines are each network before
@@ -582,10 +623,11 @@ adaptation_widget(inits, demo_task, lr=alpha, steps=1, shots=5, seed=0)
 # %% [markdown]
 # ## Reference results at paper scale
 #
-# The paper's code trains for 70 000 iterations. The command-line tool runs that protocol for
-# every method of this course, 5-shot and 10-shot, and evaluates on 600 held-out tasks (the
-# pretrained network's $\alpha$ is chosen from a small grid on validation tasks, as the
-# paper tuned it too). One run:
+# The paper's code trains for 70 000 iterations. The command-line tool runs this protocol
+# (Reptile: 30 000 iterations; random is untrained) for every method of this course, 5-shot
+# and 10-shot, and evaluates on 600 held-out tasks. For the pretrained network and the random
+# initialization, $\alpha$ is chosen from a small grid on 600 separate validation tasks (the
+# paper tuned the pretrained network's step size too). One run:
 #
 # ```
 # metarl-lite train --algo maml --task sinusoid --config paper --shots 5 --out results/sinusoid/maml_5shot
@@ -593,8 +635,10 @@ adaptation_widget(inits, demo_task, lr=alpha, steps=1, shots=5, seed=0)
 # ```
 #
 # and `make reproduce` runs them all (hours on a CPU). The cell below reads the stored
-# results, `../results/sinusoid/<algo>_<K>shot/evaluation.json`, and sets the MAML paper's
-# 5-shot numbers beside them. Set `RECOMPUTE = True` to regenerate them first.
+# results, `../results/sinusoid/<algo>_<K>shot/evaluation.json`, and sets beside them the MAML
+# paper's reported 5-shot values (read off its Figure 3, whose model was meta-trained with
+# $K = 10$): 0.67 / 0.38 / 0.35 for MAML and 2.41 / 2.23 / 2.19 for the pretrained network,
+# after 1 / 5 / 10 steps. Set `RECOMPUTE = True` to regenerate them first.
 
 # %%
 RECOMPUTE = False
@@ -602,34 +646,30 @@ RECOMPUTE = False
 # %%
 # NBVAL_IGNORE_OUTPUT
 RESULTS = Path("../results/sinusoid")
-ALGOS = ("maml", "fomaml", "reptile", "pmaml", "pretrain")
-PAPER_5SHOT = {"maml": (0.67, 0.38, 0.35), "pretrain": (2.41, 2.23, 2.19)}  # Finn et al. 2017, after 1/5/10 steps
 if RECOMPUTE:
     subprocess.run(["make", "-C", "..", "reproduce"], check=True)
+display(Markdown(results_table(RESULTS)))
 
-def row(method, shots, tasks, lr, cells):
-    print(f"{method:<16}{shots:>3}{tasks:>7}{lr:>7}   " + " / ".join(cells))
+# %% [markdown]
+# The claims of this chapter at paper scale, checked on the stored runs: MAML after one step
+# beats the pretrained network after ten; and against the MAML paper's reported 5-shot values
+# (read off its Figure 3, whose model was meta-trained with $K = 10$), our MAML, meta-trained
+# with $K = 5$, matches or beats them after 1, 5 and 10 steps (within the 95% half-width over
+# 600 test tasks). The pretrained network's step size is chosen on 600 validation tasks, by
+# the mean query MSE over steps 1 to 10, so a step size that diverges on a few tasks is not
+# picked: its 10-shot errors stay moderate at every step.
+
+# %%
+def stored(run):
+    """The evaluation.json of a stored run folder, as a dict."""
+    return json.loads((RESULTS / run / "evaluation.json").read_text())
 
 
-row("method", "K", "tasks", "alpha", ["MSE after 0", "1", "5", "10 steps (± 95% half-width)"])
-stored, missing = {}, []
-for shots in (5, 10):
-    for algo in ALGOS:
-        path = RESULTS / f"{algo}_{shots}shot" / "evaluation.json"
-        if not path.exists():
-            missing.append(str(path))
-            continue
-        result = json.loads(path.read_text())
-        mean, half_width = result["after_steps"], result["ci95"]
-        stored[algo, shots] = mean
-        row(algo, shots, result["tasks"], f"{result.get('adapt_lr', float('nan')):.3g}",
-            [f"{mean[s]:.2f} ± {half_width[s]:.2f}" for s in (0, 1, 5, 10) if s < len(mean)])
-for algo, paper in PAPER_5SHOT.items():
-    row(f"paper: {algo}", 5, "", "", ["  -  "] + [f"{m:.2f}" for m in paper])
-if missing:
-    print("\nnot produced yet (run the commands above):\n  " + "\n  ".join(missing))
-if ("maml", 5) in stored and ("pretrain", 5) in stored:
-    assert stored["maml", 5][1] < stored["pretrain", 5][1], "at paper scale, MAML after 1 step beats pretraining"
+maml, pretrained = stored("maml_5shot"), stored("pretrain_5shot")
+assert maml["after_steps"][1] < pretrained["after_steps"][10]
+for steps, paper in zip((1, 5, 10), PAPER_5SHOT["maml"]):
+    assert maml["after_steps"][steps] - maml["ci95"][steps] <= paper, (steps, maml["after_steps"][steps], paper)
+assert all(v < 10 for v in stored("pretrain_10shot")["after_steps"])
 
 # %% [markdown]
 # ## What to remember
@@ -641,11 +681,14 @@ if ("maml", 5) in stored and ("pretrain", 5) in stored:
 #   at the **adapted** parameters, corrected by the curvature of the support loss. With $k$
 #   steps it is $(I - \alpha H_0)\cdots(I - \alpha H_{k-1}) \nabla \mathcal{L}^{te}(\phi_k)$.
 # * It never needs a Hessian: Hessian-vector products by double backward (what autograd does
-#   through `create_graph=True`) cost a few gradients and $O(P)$ memory.
+#   through `create_graph=True`) cost a few gradients; their memory is the graph of the inner
+#   gradients, which grows with the batch's activations and with $k$ (exercise 4).
 # * First-order MAML drops the $\alpha H$ term; its gradient is $\nabla \mathcal{L}^{te}(\phi)$,
 #   not zero and not the gradient at $\theta$.
 # * A pretrained network learns the average task, which a small step cannot turn into a
-#   particular one; MAML's initialization is bad on its own and good after one step.
+#   particular one. MAML's initialization is no better before adaptation (both score about
+#   the MSE of the mean function $m(x)$, the best a task-agnostic predictor can do); what
+#   differs is where one step takes it.
 # * In code: `adapt` and `maml_objective`, with `torch.func.vmap` over the meta-batch.
 #
 # ## Exercises

@@ -20,7 +20,7 @@ from .meta import Platipus, maml_objective, reptile_step
 from .meta._checks import check_finite
 from .meta.maml import _stack
 from .nn import init_mlp, mlp, mse_loss
-from .runs import RunFolder, read_config
+from .runs import RunFolder, RunFolderError, read_config
 from .tasks import Sinusoid
 
 FAMILIES = {"sinusoid": Sinusoid}
@@ -133,26 +133,40 @@ def make_learner(config):
     return LEARNERS[config.algo](config)
 
 
+def adaptation_losses(thetas: dict, tasks, *, lr: float, steps: int) -> dict:
+    """Support and query MSE after 0..steps SGD steps of size lr on each task's support set.
+
+    ``thetas`` holds the initializations, [tasks, n, ...] per parameter; the prediction is the mean of
+    the n adapted functions (n = 1 for a point estimate). All inner loops run as one nested
+    ``torch.func.vmap``. Returns {"support": [tasks, steps + 1], "query": [tasks, steps + 1]}.
+    """
+    supports, queries = _stack([s for s, _ in tasks]), _stack([q for _, q in tasks])
+    if supports is None or queries is None:
+        raise ValueError("tasks must be (support, query) pairs of (x, y) batches of equal shapes for every task")
+    (x_s, y_s), (x_q, y_q) = supports, queries
+
+    def predictions(theta, support, x):  # [steps + 1, points, outputs]
+        out = [mlp(theta, x)]
+        for _ in range(steps):
+            g = grad(mse_loss)(theta, support)
+            theta = {k: theta[k] - lr * g[k] for k in theta}
+            out.append(mlp(theta, x))
+        return torch.stack(out)
+
+    per_initialization = vmap(predictions, in_dims=(0, None, None))
+    preds = vmap(per_initialization)(thetas, supports, torch.cat([x_s, x_q], dim=1)).mean(1)
+    k = x_s.shape[1]
+    mse = lambda p, y: ((p - y[:, None]) ** 2).mean(dim=(2, 3))  # noqa: E731
+    return {"support": mse(preds[:, :, :k], y_s), "query": mse(preds[:, :, k:], y_q)}
+
+
 def adaptation_curves(learner, tasks, *, lr: float, steps: int, samples: int = 1) -> torch.Tensor:
     """Query MSE after 0..steps SGD steps of size lr on each task's support set: [tasks, steps + 1].
 
     For probabilistic MAML the prediction is the mean of ``samples`` adapted sampled functions.
     """
-
-    def predictions(theta, support, x_query):  # [steps + 1, Q, 1]
-        out = [mlp(theta, x_query)]
-        for _ in range(steps):
-            g = grad(mse_loss)(theta, support)
-            theta = {k: theta[k] - lr * g[k] for k in theta}
-            out.append(mlp(theta, x_query))
-        return torch.stack(out)
-
     supports = _stack([s for s, _ in tasks])
-    x_query, y_query = _stack([q for _, q in tasks])
-    thetas = learner.initializations(supports, samples)
-    per_sample = vmap(predictions, in_dims=(0, None, None))  # over initializations of one task
-    preds = vmap(per_sample)(thetas, supports, x_query).mean(1)  # [tasks, steps + 1, Q, 1]
-    return ((preds - y_query[:, None]) ** 2).mean(dim=(2, 3))
+    return adaptation_losses(learner.initializations(supports, samples), tasks, lr=lr, steps=steps)["query"]
 
 
 def held_out_tasks(config, n: int, shots: int, seed: int) -> list:
@@ -162,13 +176,14 @@ def held_out_tasks(config, n: int, shots: int, seed: int) -> list:
 
 def evaluate(learner, *, adapt_steps: int = 10, adapt_lr=None, shots=None, n_tasks: int = 600) -> dict:
     """The evaluation protocol; adapt_lr defaults to the training alpha, or for pretrain/random to the
-    best of LR_GRID on validation tasks (mean MSE over steps 1..k), reported under "adapt_lr_grid"."""
+    best of LR_GRID on as many validation tasks as test tasks (mean MSE over steps 1..k; a step size
+    that diverges on a few tasks loses), reported under "adapt_lr_grid"."""
     c = learner.config
     shots = shots or c.shots
     samples = getattr(c, "eval_samples", 1)
     result = {"metric": "mse", "tasks": n_tasks, "shots": shots}
     if adapt_lr is None and c.algo in ("pretrain", "random"):
-        validation = held_out_tasks(c, 100, shots, VALIDATION_SEED)
+        validation = held_out_tasks(c, n_tasks, shots, VALIDATION_SEED)
         scores = {}
         for lr in LR_GRID:
             score = adaptation_curves(learner, validation, lr=lr, steps=adapt_steps)[:, 1:].mean().item()
@@ -236,7 +251,7 @@ def load_learner(path):
     run = RunFolder(path, configs.to_dict(run_config), resume=True)
     state = run.load_checkpoint()
     if state is None:
-        raise RuntimeError(f"{path} has no checkpoint yet; train first (metarl-lite train ... --out {path})")
+        raise RunFolderError(f"{path} has no checkpoint yet; train first (metarl-lite train ... --out {path})")
     learner = make_learner(run_config)
     learner.load_state_dict(state["learner"])
     return learner

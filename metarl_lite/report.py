@@ -23,20 +23,20 @@ def _row(folder: Path) -> str:
     rows = read_metrics(folder) if (folder / "metrics.csv").exists() else []
     done = int(rows[-1]["iteration"]) if rows else 0
     if not evaluation.exists() or done < config["iterations"]:
-        return f"| {name} | {config['shots']} | training: {done} of {config['iterations']} iterations | | | |"
+        return f"| {name} | {config['shots']} | | training: {done} of {config['iterations']} iterations | | | |"
     result = json.loads(evaluation.read_text())
     cells = [f"{result['after_steps'][k]:.2f} ± {result['ci95'][k]:.2f}" for k in STEPS]
     paper = PAPER_5SHOT.get(config["algo"]) if config["shots"] == 5 else None
     reference = " / ".join(f"{v:.2f}" for v in paper) if paper else ""
-    return f"| {name} | {config['shots']} | {' | '.join(cells)} | {reference} |"
+    return f"| {name} | {config['shots']} | {result['adapt_lr']:g} | {' | '.join(cells)} | {reference} |"
 
 
 def results_table(root) -> str:
     """Markdown table of every run folder under ``root``, ordered by shots then algorithm."""
     folders = [p for p in Path(root).iterdir() if (p / "config.json").exists()]
     key = lambda p: (read_config(p)["shots"], ORDER.index(read_config(p)["algo"]), p.name)  # noqa: E731
-    header = ["| run | K | MSE after 1 step | after 5 steps | after 10 steps | paper (1 / 5 / 10) |",
-              "|---|---|---|---|---|---|"]
+    header = ["| run | K | alpha | MSE after 1 step | after 5 steps | after 10 steps | paper (1 / 5 / 10) |",
+              "|---|---|---|---|---|---|---|"]
     return "\n".join(header + [_row(p) for p in sorted(folders, key=key)])
 
 

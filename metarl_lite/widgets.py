@@ -22,12 +22,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import Image
-from torch.func import grad, vmap
 
 from .meta import adapt
 from .meta._checks import check_step_size, check_steps
-from .nn import mse_loss
-from .nn import mlp
+from .nn import mlp, mse_loss
+from .regression import adaptation_losses
 
 GRID_POINTS = 200  # points of the dense grid on which functions are drawn and the query MSE is taken
 
@@ -86,29 +85,14 @@ def adaptation_curves(params: dict, tasks, *, lr: float, steps: int) -> dict:
     ``lr`` on each task's support set, the curves of the chapters' adaptation plots.
 
     A task is a (support, query) pair of (x, y) batches, all tasks of the same shapes; the inner
-    loops of all tasks run as one ``torch.func.vmap``. Returns {"support": array [steps + 1],
-    "query": array [steps + 1]}.
+    loops of all tasks run as one ``torch.func.vmap`` (:func:`metarl_lite.regression.adaptation_losses`).
+    Returns {"support": array [steps + 1], "query": array [steps + 1]}.
     """
     lr, steps = check_step_size("lr", lr), check_steps("steps", steps)
     tasks = list(tasks)
-    shapes = {tuple(t.shape for batch in task for t in batch) for task in tasks}
-    if len(shapes) != 1:
-        raise ValueError(f"tasks must be (support, query) pairs of (x, y) batches of equal shapes, got {len(tasks)} "
-                         f"tasks with {len(shapes)} different shapes")
-
-    def losses(theta, support, query):  # [steps + 1, 2]: (support loss, query loss) after each step
-        out = [torch.stack([mse_loss(theta, support), mse_loss(theta, query)])]
-        for _ in range(steps):
-            g = grad(mse_loss)(theta, support)
-            theta = {k: theta[k] - lr * g[k] for k in theta}
-            out.append(torch.stack([mse_loss(theta, support), mse_loss(theta, query)]))
-        return torch.stack(out)
-
-    supports = tuple(torch.stack(column) for column in zip(*(s for s, _ in tasks)))
-    queries = tuple(torch.stack(column) for column in zip(*(q for _, q in tasks)))
-    detached = {k: p.detach() for k, p in params.items()}
-    mean = vmap(losses, in_dims=(None, 0, 0))(detached, supports, queries).mean(0).numpy()
-    return {"support": mean[:, 0], "query": mean[:, 1]}
+    thetas = {k: p.detach().expand(len(tasks), 1, *p.shape) for k, p in params.items()}
+    losses = adaptation_losses(thetas, tasks, lr=lr, steps=steps)
+    return {name: value.mean(0).numpy() for name, value in losses.items()}
 
 
 def _draw_task(ax, drawn: dict, title: str) -> None:

@@ -162,3 +162,31 @@ def test_execution_counts_expose_an_unexecuted_cell(tmp_path):
     notebook.cells[0].execution_count = 1
     jupytext.write(notebook, path)
     assert execution_counts(path) == [1, None]
+
+
+def noisy_outputs(ipynb: Path) -> list[str]:
+    """Cells whose stored output holds an error, a traceback or anything written to stderr (warnings)."""
+    notebook = jupytext.read(ipynb)
+    return [
+        f"cell {i}: {out.get('ename') or out.get('name')}: {str(out.get('evalue') or out.get('text'))[:80]!r}"
+        for i, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out["output_type"] == "error" or (out["output_type"] == "stream" and out["name"] == "stderr")
+    ]
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_executed_notebook_shows_no_warning_or_traceback(stem):
+    assert noisy_outputs(CHAPTERS / f"{stem}.ipynb") == [], f"re-run `NB=chapters/{stem}.py make notebooks` after fixing"
+
+
+def test_noisy_outputs_finds_a_warning(tmp_path):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("import warnings; warnings.warn('careful')")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="UserWarning: careful\n")]
+    notebook.cells = [cell, nbformat.v4.new_code_cell("1")]
+    nbformat.write(notebook, tmp_path / "n.ipynb")
+    assert noisy_outputs(tmp_path / "n.ipynb") == ["cell 0: stderr: 'UserWarning: careful\\n'"]

@@ -4,7 +4,7 @@ A Gaussian prior p(theta) = N(mu, sigma^2) over the initial parameters. Given a 
 set D_tr and query set D_te (mean squared error L, inner step size alpha):
 
     p(theta | D_tr)       = N(mu - gamma_p grad_mu L(mu, D_tr), sigma^2)       (the learned prior step)
-    q(theta | D_tr, D_te) = N(mu - gamma_q grad_mu L(mu, D_te), v_q)          (the inference network)
+    q(theta | D_te)       = N(mu - gamma_q grad_mu L(mu, D_te), v_q)          (the inference network)
     theta ~ q,  phi = theta - alpha grad_theta L(theta, D_tr)                  (MAML's inner step)
 
     negative ELBO = -log N(y_te | f_phi(x_te), noise_std^2) + kl_weight * KL(q || p(theta | D_tr)),

@@ -1,9 +1,11 @@
-"""Ambiguous regression (PLATIPUS, Finn, Xu, Levine 2018, Sec. 6.1): lines or sinusoids.
+"""Ambiguous regression: lines or sinusoids (after PLATIPUS' ambiguous-regression experiment,
+Finn, Xu, Levine 2018).
 
 Each task is a line y = a x + b (a, b ~ U[-3, 3]) or a sinusoid y = A sin(x - phase) (as in
 ``Sinusoid``), with probability 1/2 each, plus Gaussian noise. The support points come from a
-narrow window, so a few of them often fit a line and a sinusoid equally well: the posterior
-over functions is multi-modal away from the window and tight inside it.
+narrow window, [-2, 2] by default (this course's choice), so a few of them can fit a line and
+a sinusoid equally well: the posterior over functions is then multi-modal away from the window
+and tight inside it. Query points cover [-5, 5].
 """
 
 from dataclasses import dataclass

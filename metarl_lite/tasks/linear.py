@@ -6,8 +6,8 @@ the linear map theta = (W, b); with augmented inputs X~ = [X, 1] and the mean sq
     L(theta) = (1/n) ||X~ theta - y||^2,  grad L = (2/n) X~^T (X~ theta - y),  H = (2/n) X~^T X~,
 
 one inner step is affine in theta: phi = (I - alpha H) theta + alpha (2/n) X~^T y. So k steps give
-phi_k = A^k theta + c_k with A = I - alpha H, and grad_theta L_te(phi_k) = (A^k)^T grad L_te(phi_k)
-(H is constant, so every factor I - alpha H_j equals A).
+phi_k = M^k theta + c_k with M = I - alpha H, and grad_theta L_te(phi_k) = (M^k)^T grad L_te(phi_k)
+(H is constant, so every factor I - alpha H_j equals M).
 """
 
 from dataclasses import dataclass
@@ -63,13 +63,13 @@ def maml_closed_form(params: dict, tasks, *, lr: float, steps: int = 1):
     for (x_tr, y_tr), (x_te, y_te) in tasks:
         xs, xq = _augment(x_tr), _augment(x_te)
         hessian = 2.0 / len(xs) * xs.T @ xs
-        a = torch.eye(len(theta), dtype=theta.dtype) - lr * hessian
+        m = torch.eye(len(theta), dtype=theta.dtype) - lr * hessian
         phi = theta
         for _ in range(steps):
             phi = phi - lr * 2.0 / len(xs) * xs.T @ (xs @ phi - y_tr[:, 0])
         residual = xq @ phi - y_te[:, 0]
         objective += (residual**2).mean()
-        gradient += torch.linalg.matrix_power(a, steps).T @ (2.0 / len(xq) * xq.T @ residual)
+        gradient += torch.linalg.matrix_power(m, steps).T @ (2.0 / len(xq) * xq.T @ residual)
     n = len(tasks)
     d = params["0.weight"].shape[1]
     return objective / n, {"0.weight": (gradient[:d] / n).reshape(1, d), "0.bias": gradient[d:] / n}
