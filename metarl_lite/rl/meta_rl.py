@@ -38,7 +38,7 @@ from ..meta._checks import check_finite, check_step_size, check_steps
 from ..meta.platipus import gaussian_kl
 from . import policies
 from .baselines import LinearFeatureBaseline
-from .returns import discounted_returns, gae, masked
+from .returns import discounted_returns, gae, masked, normalized
 from .sampler import Episodes, sample_episodes
 from .surrogates import vpg_inner_loss
 from .trpo import trpo_step
@@ -57,14 +57,6 @@ def per_task(x: torch.Tensor, n_tasks: int) -> torch.Tensor:
 def task_returns(episodes: Episodes, n_tasks: int) -> torch.Tensor:
     """Mean undiscounted return sum_t r_t of each task's episodes, shape [n_tasks]."""
     return per_task(masked(episodes.rewards, episodes.masks).sum(1), n_tasks).mean(1)
-
-
-def normalized(x: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """(x - mean) / (std + 1e-8) with mean and (population) std over the real steps; 0 at padded ones."""
-    count = masks.sum()
-    mean = masked(x, masks).sum() / count
-    std = (masked((x - mean) ** 2, masks).sum() / count).sqrt()
-    return masked((x - mean) / (std + 1e-8), masks)
 
 
 def advantages(episodes: Episodes, n_tasks: int, *, gamma: float = GAMMA, lam: float = LAM) -> torch.Tensor:

@@ -53,6 +53,14 @@ def masked(x: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return torch.where(masks > 0, x, torch.zeros((), dtype=x.dtype))
 
 
+def normalized(x: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """(x - mean) / (std + 1e-8) with mean and (population) std over the real steps; 0 at padded ones."""
+    count = masks.sum()
+    mean = masked(x, masks).sum() / count
+    std = (masked((x - mean) ** 2, masks).sum() / count).sqrt()
+    return masked((x - mean) / (std + 1e-8), masks)
+
+
 def _backward_sum(x: torch.Tensor, factor: float) -> torch.Tensor:
     """y_t = x_t + factor * y_{t+1} along dim 1, with y_T = 0: y_t = sum_{l >= 0} factor^l x_{t+l}."""
     steps = x.unbind(1)

@@ -38,7 +38,7 @@ low-variance curvature objective of ProMP (Rothfuss et al. 2019), sum_t pi/⊥pi
 
 import torch
 
-from .returns import _unit_interval, check_batch, discounted_returns, masked
+from .returns import _unit_interval, check_batch, discounted_returns, masked, normalized
 
 
 def _box(x: torch.Tensor) -> torch.Tensor:
@@ -132,11 +132,7 @@ def vpg_inner_loss(log_probs, advantages, masks, *, estimator: str = "loglik") -
     phi = theta - alpha grad loss (alpha = 0.1 in MAML-RL). Its value is 0 (every c_t is).
     """
     masks = check_batch(masks, log_probs=log_probs, advantages=advantages)
-    advantages = advantages.detach()
-    mean = _mean_over_steps(advantages, masks)
-    std = _mean_over_steps((advantages - mean) ** 2, masks).sqrt()
-    normalized = (advantages - mean) / (std + 1e-8)
-    return -_mean_over_steps(_magic(log_probs, masks, estimator) * normalized, masks)
+    return -_mean_over_steps(_magic(log_probs, masks, estimator) * normalized(advantages.detach(), masks), masks)
 
 
 def ppo_clip(log_probs, old_log_probs, advantages, masks, *, clip: float = 0.2) -> torch.Tensor:
