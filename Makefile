@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 JOBS ?= 2
 
-.PHONY: setup lab test notebooks exercises bench reproduce clean
+.PHONY: setup lab test notebooks exercises bench reproduce clean site
 
 setup: $(STAMP)
 
@@ -41,8 +41,16 @@ notebooks: setup
 exercises: setup
 	$(PY) -m metarl_lite.grading generate solutions exercises
 
+# The course site from the executed chapters, nothing re-executed: docs/_build/html/index.html.
+# Built afresh (no stale pages); -W fails on any warning, a saved error output included.
+SITE := docs/_build/html
+site: setup
+	rm -rf $(SITE)
+	$(PY) -m sphinx -W --keep-going -b html docs $(SITE)
+
 bench: setup
 	$(PY) benchmarks/meta_batch.py
+	$(PY) benchmarks/sampler.py
 
 # Regenerate results/ with the CLI (hours: run in the background; each run resumes with --resume).
 reproduce: setup

@@ -2,8 +2,11 @@
 
     metarl-lite train --algo maml --task sinusoid --config paper --shots 5 --out results/sinusoid/maml_5shot
     metarl-lite evaluate results/sinusoid/maml_5shot --adapt-steps 10 --json
+    metarl-lite train --algo maml --task nav2d --config paper --out results/nav2d/maml
+    metarl-lite evaluate results/nav2d/maml --adapt-steps 3 --json
     metarl-lite plot results/sinusoid/maml_5shot results/sinusoid/pretrain_5shot --out curves.png
     metarl-lite table results/sinusoid --update-readme README.md
+    metarl-lite render results/halfcheetah-dir/maml --out cheetah.mp4
 """
 
 import argparse
@@ -13,34 +16,52 @@ from pathlib import Path
 
 from . import configs, seed_everything
 from .checkpoint import CheckpointError
-from .runs import RunFolderError, write_json
+from .runs import RunFolderError, read_config, write_json
 
 EXPECTED_ERRORS = (ValueError, RunFolderError, CheckpointError, FloatingPointError)
 
 
-def _train(args):
+def _runner(task: str):
+    """The module that trains and evaluates runs of ``task``: regression, or rl.training."""
+    if configs.is_rl(task):
+        from .rl import training
+
+        return training
     from . import regression
 
+    return regression
+
+
+def _train(args):
     config = configs.make_config(args.algo, args.task, args.config, seed=args.seed,
                                  **({"shots": args.shots} if args.shots is not None else {}))
     seed_everything(args.seed)
-    path = regression.train(config, args.out, resume=args.resume, progress=not args.quiet)
-    print(f"trained {config.algo} on {config.task} ({config.config}, {config.shots}-shot) -> {path}")
+    path = _runner(config.task).train(config, args.out, resume=args.resume, progress=not args.quiet)
+    shots = f", {config.shots}-shot" if hasattr(config, "shots") else ""
+    print(f"trained {config.algo} on {config.task} ({config.config}{shots}) -> {path}")
 
 
 def _evaluate(args):
-    from . import regression
-
     seed_everything(0)
-    learner = regression.load_learner(args.run)
-    result = regression.evaluate(learner, adapt_steps=args.adapt_steps, adapt_lr=args.adapt_lr,
-                                 shots=args.shots, n_tasks=args.tasks)
+    task = read_config(args.run).get("task")
+    runner = _runner(task)
+    learner = runner.load_learner(args.run)
+    if configs.is_rl(task):
+        if args.shots is not None:
+            raise ValueError(f"--shots applies to regression runs only; {args.run} is an RL run on {task}")
+        result = runner.evaluate(learner, adapt_steps=3 if args.adapt_steps is None else args.adapt_steps,
+                                 adapt_lr=args.adapt_lr, n_tasks=args.tasks)
+        what = f"{result['episodes_per_task']} episodes per step"
+    else:
+        result = runner.evaluate(learner, adapt_steps=10 if args.adapt_steps is None else args.adapt_steps,
+                                 adapt_lr=args.adapt_lr, shots=args.shots, n_tasks=args.tasks or 600)
+        what = f"{result['shots']}-shot"
     write_json(Path(args.run) / "evaluation.json", result)
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.run}: {result['metric']} over {result['tasks']} held-out tasks, "
-              f"{result['shots']}-shot, adapt lr {result['adapt_lr']}")
+        print(f"{args.run}: {result['metric']} over {result['tasks']} held-out tasks, {what}, "
+              f"adapt lr {result['adapt_lr']}")
         for k, (m, h) in enumerate(zip(result["after_steps"], result["ci95"])):
             print(f"  after {k:2d} steps: {m:.4f} +- {h:.4f}")
 
@@ -50,6 +71,28 @@ def _plot(args):
 
     plot_runs(args.runs, args.out)
     print(f"wrote {args.out}")
+
+
+def _render(args):
+    from .render import render_policy
+
+    params, task = None, args.task
+    if args.run is not None:
+        from .rl import training
+
+        config = configs.from_dict(read_config(args.run))
+        if not configs.is_rl(config.task):
+            raise ValueError(f"{args.run} is a {config.task} run; render shows RL policies")
+        if task is not None and task != config.task:
+            raise ValueError(f"{args.run} was trained on {config.task}, not --task {task}")
+        if config.algo == "oracle":
+            raise ValueError("an oracle policy observes its task; render shows policies of the plain observation")
+        init, task = training.load_learner(args.run).init, config.task
+        params = init if isinstance(init, dict) else init.mu  # probabilistic MAML: the mean initialization
+    if task is None:
+        raise ValueError("name the task with --task (or give a run folder)")
+    result = render_policy(task, params, args.out, seed=args.seed)
+    print(f"wrote {result['path']}: {result['steps']} steps of task {result['task']}, return {result['return']:.1f}")
 
 
 def _table(args):
@@ -77,11 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="adapt on held-out tasks; writes DIR/evaluation.json")
     ev.add_argument("run", type=Path)
-    ev.add_argument("--adapt-steps", type=int, default=10)
+    ev.add_argument("--adapt-steps", type=int, help="K adaptation steps (default: 10 for regression, 3 for RL)")
     ev.add_argument("--adapt-lr", type=float, help="alpha for adaptation (default: the training alpha; "
                                                    "for pretrain/random the best of a grid on validation tasks)")
-    ev.add_argument("--shots", type=int, help="K support points (default: the run's)")
-    ev.add_argument("--tasks", type=int, default=600, help="number of held-out tasks")
+    ev.add_argument("--shots", type=int, help="K support points, regression only (default: the run's)")
+    ev.add_argument("--tasks", type=int, help="number of held-out tasks (default: 600 for regression, "
+                                              "the run's eval_tasks, 40, for RL)")
     ev.add_argument("--json", action="store_true", help="print the result as one JSON line")
     ev.set_defaults(func=_evaluate)
 
@@ -89,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("runs", nargs="+", type=Path)
     plot.add_argument("--out", type=Path, default=Path("runs.png"))
     plot.set_defaults(func=_plot)
+
+    render = sub.add_parser("render", help="a video (mp4 or gif) of a trained or random policy on a MuJoCo task")
+    render.add_argument("run", nargs="?", type=Path, help="run folder (default: an untrained policy)")
+    render.add_argument("--task", choices=configs.RL_TASKS, help="the task family (default: the run's)")
+    render.add_argument("--out", required=True, type=Path, help="FILE.mp4 or FILE.gif")
+    render.add_argument("--seed", type=int, default=0, help="draws the task and the episode")
+    render.set_defaults(func=_render)
 
     table = sub.add_parser("table", help="markdown table of the evaluated runs under a results folder")
     table.add_argument("root", type=Path)

@@ -1,16 +1,37 @@
-"""Figures of the course: learning curves and adaptation curves of run folders."""
+"""Figures of the course: learning curves and adaptation curves of run folders.
+
+Regression runs plot the validation MSE after one step while training and the held-out query MSE
+against adaptation steps; RL runs plot the post-update return of the training tasks and the
+held-out return against policy-gradient steps (MAML Fig. 4 / 5 style).
+"""
 
 import json
 from pathlib import Path
 
 import matplotlib
 
+from .configs import is_rl
 from .runs import read_config, read_metrics
+
+# per kind: (metrics.csv column, its axis label, y scale, adaptation axis label, x label of adaptation)
+KINDS = {
+    False: ("val_mse_1step", "validation MSE after 1 step", "log", "query MSE", "gradient steps at test time"),
+    True: ("post_return", "return after adaptation (training tasks)", "linear", "mean return",
+           "policy-gradient steps at test time"),
+}
 
 
 def _label(path) -> str:
     c = read_config(path)
     return f"{c['algo']} ({c['shots']}-shot)" if "shots" in c else c["algo"]
+
+
+def _kind(runs) -> bool:
+    """True for RL runs; one figure never mixes regression and RL."""
+    kinds = {is_rl(read_config(path)["task"]) for path in runs}
+    if len(kinds) != 1:
+        raise ValueError("plot either regression runs or RL runs, not both in one figure")
+    return kinds.pop()
 
 
 def _legend(ax):
@@ -21,24 +42,26 @@ def _legend(ax):
 
 
 def plot_learning_curves(ax, runs):
-    """Validation MSE after one adaptation step against meta-iterations, one line per run."""
+    """The validation MSE (regression) or the post-update return (RL) against meta-iterations."""
+    column, label, scale, *_ = KINDS[_kind(runs)]
     for path in runs:
         rows = read_metrics(path)
         if rows:
-            ax.plot([int(r["iteration"]) for r in rows], [float(r["val_mse_1step"]) for r in rows], label=_label(path))
-    ax.set(xlabel="meta-iteration", ylabel="validation MSE after 1 step", yscale="log", title="meta-training")
+            ax.plot([int(r["iteration"]) for r in rows], [float(r[column]) for r in rows], label=_label(path))
+    ax.set(xlabel="meta-iteration", ylabel=label, yscale=scale, title="meta-training")
     _legend(ax)
 
 
 def plot_adaptation_curves(ax, runs):
-    """Held-out MSE (mean +- 95% CI) against adaptation steps, from each run's evaluation.json."""
+    """Held-out MSE or return (mean +- 95% CI) against adaptation steps, from each run's evaluation.json."""
+    *_, label, xlabel = KINDS[_kind(runs)]
     for path in runs:
         file = Path(path) / "evaluation.json"
         if file.exists():
             result = json.loads(file.read_text())
             steps = range(len(result["after_steps"]))
             ax.errorbar(steps, result["after_steps"], yerr=result["ci95"], marker="o", capsize=3, label=_label(path))
-    ax.set(xlabel="gradient steps at test time", ylabel="query MSE", title="adaptation on held-out tasks")
+    ax.set(xlabel=xlabel, ylabel=label, title="adaptation on held-out tasks")
     _legend(ax)
 
 

@@ -20,7 +20,7 @@ from .meta import Platipus, maml_objective, reptile_step
 from .meta._checks import check_finite
 from .meta.maml import _stack
 from .nn import init_mlp, mlp, mse_loss
-from .runs import RunFolder, RunFolderError, read_config
+from .runs import RunFolder, load_run
 from .tasks import Sinusoid
 
 FAMILIES = {"sinusoid": Sinusoid}
@@ -247,11 +247,7 @@ def train(config, out, *, resume: bool = False, progress: bool = True):
 
 def load_learner(path):
     """The learner of a finished or partial run folder."""
-    run_config = configs.from_dict(read_config(path))
-    run = RunFolder(path, configs.to_dict(run_config), resume=True)
-    state = run.load_checkpoint()
-    if state is None:
-        raise RunFolderError(f"{path} has no checkpoint yet; train first (metarl-lite train ... --out {path})")
-    learner = make_learner(run_config)
+    config, state = load_run(path)
+    learner = make_learner(config)
     learner.load_state_dict(state["learner"])
     return learner

@@ -1,56 +1,119 @@
-"""The results table of the README, generated from run folders (never typed in by hand).
+"""The README's results tables, generated from run folders (never typed in by hand).
 
-Rows: every run folder under a results root (e.g. results/sinusoid/maml_5shot) with its held-out
-query MSE after 1, 5 and 10 adaptation steps and the 95% half-width, next to the MAML paper's
-numbers (Finn et al. 2017, 5-shot sinusoid) where the paper reports them.
+One table per results root (results/sinusoid, results/nav2d, ...), between the README markers
+``markers(root)``. Regression rows: held-out query MSE after 1, 5 and 10 steps with the 95%
+half-width, next to the MAML paper's 5-shot numbers. RL rows: held-out mean return after 0..3
+policy-gradient steps, the MAML paper's row (Fig. 4 / 5), the normalized score after one step
+(R_1 - R_random,0) / (R_oracle - R_random,0) with our own random and oracle runs (the paper's in
+parentheses), and the wall-clock seconds per meta-iteration.
 """
 
 import json
 from pathlib import Path
 
+from .configs import ALGOS, is_rl
 from .runs import read_config, read_metrics
 
 PAPER_5SHOT = {"maml": (0.67, 0.38, 0.35), "pretrain": (2.41, 2.23, 2.19)}  # MSE after 1 / 5 / 10 steps
 STEPS = (1, 5, 10)
-ORDER = ("maml", "fomaml", "reptile", "pmaml", "pretrain", "random")
-BEGIN, END = "<!-- results table: begin (metarl-lite table results/sinusoid) -->", "<!-- results table: end -->"
+# Finn et al. 2017, Fig. 4 (2D nav) and Fig. 5: mean return after 0 / 1 / 2 / 3 steps; the oracle's return.
+PAPER_RL = {
+    "nav2d": {"maml": (-40.4, -11.7, -3.3, -3.2), "pretrain": (-40.8, -19.7, -11.7, -8.5),
+              "random": (-82.7, -58.0, -53.8, -46.8), "oracle": (-2.29,)},
+    "halfcheetah-vel": {"maml": (-129.5, -78.6, -66.6, -60.8), "pretrain": (-158.0, -135.4, -128.5, -133.6),
+                        "random": (-254.8, -254.3, -246.8, -230.8), "oracle": (-54.5,)},
+    "halfcheetah-dir": {"maml": (-50.7, 293.2, 313.5, 315.7), "pretrain": (-43.0, -24.8, -12.9, 19.6),
+                        "random": (-35.7, 21.8, 62.3, 86.2), "oracle": (442.7,)},
+    "ant-dir": {"maml": (8.7, 499.2, 500.7, 499.1), "pretrain": (3.2, 1.3, 6.5, 6.9),
+                "random": (3.1, 9.3, 16.0, 26.1), "oracle": (524.8,)},
+}
+END = "<!-- results table: end -->"
 
 
-def _row(folder: Path) -> str:
+def markers(root) -> tuple:
+    """The README lines around the table of ``root`` (named by its folder, e.g. results/nav2d)."""
+    return f"<!-- results table: begin (metarl-lite table results/{Path(root).name}) -->", END
+
+
+def _evaluation(folder: Path):
+    """evaluation.json of a finished run, else None (with the training progress for the row)."""
     config = read_config(folder)
-    name = f"`{folder.name}`"
-    evaluation = folder / "evaluation.json"
     rows = read_metrics(folder) if (folder / "metrics.csv").exists() else []
     done = int(rows[-1]["iteration"]) if rows else 0
-    if not evaluation.exists() or done < config["iterations"]:
-        return f"| {name} | {config['shots']} | | training: {done} of {config['iterations']} iterations | | | |"
-    result = json.loads(evaluation.read_text())
+    file = folder / "evaluation.json"
+    if not file.exists() or done < config["iterations"]:
+        return None, f"training: {done} of {config['iterations']} iterations"
+    return json.loads(file.read_text()), ""
+
+
+def _regression_row(folder: Path) -> str:
+    config = read_config(folder)
+    result, progress = _evaluation(folder)
+    if result is None:
+        return f"| `{folder.name}` | {config['shots']} | | {progress} | | | |"
     cells = [f"{result['after_steps'][k]:.2f} ± {result['ci95'][k]:.2f}" for k in STEPS]
     paper = PAPER_5SHOT.get(config["algo"]) if config["shots"] == 5 else None
     reference = " / ".join(f"{v:.2f}" for v in paper) if paper else ""
-    return f"| {name} | {config['shots']} | {result['adapt_lr']:g} | {' | '.join(cells)} | {reference} |"
+    return f"| `{folder.name}` | {config['shots']} | {result['adapt_lr']:g} | {' | '.join(cells)} | {reference} |"
+
+
+def _score(value: float, random0: float, oracle: float) -> str:
+    return f"{(value - random0) / (oracle - random0):.2f}"
+
+
+def _rl_row(folder: Path, ours: dict) -> str:
+    config = read_config(folder)
+    result, progress = _evaluation(folder)
+    if result is None:
+        return f"| `{folder.name}` | | {progress} | | | | | | |"
+    cells = [f"{m:.1f} ± {h:.1f}" for m, h in zip(result["after_steps"], result["ci95"])][:4]
+    cells += [""] * (4 - len(cells))
+    paper = PAPER_RL.get(config["task"], {})
+    reference = " / ".join(f"{v:g}" for v in paper.get(config["algo"], ()))
+    score = ""
+    if "random" in ours and "oracle" in ours and len(result["after_steps"]) > 1:
+        score = _score(result["after_steps"][1], ours["random"], ours["oracle"])
+        if config["algo"] in paper and "random" in paper and "oracle" in paper and len(paper[config["algo"]]) > 1:
+            score += f" ({_score(paper[config['algo']][1], paper['random'][0], paper['oracle'][0])})"
+    seconds = result.get("seconds_per_iteration", "")
+    return f"| `{folder.name}` | {result['adapt_lr']:g} | {' | '.join(cells)} | {reference} | {score} | {seconds} |"
 
 
 def results_table(root) -> str:
-    """Markdown table of every run folder under ``root``, ordered by shots then algorithm."""
+    """Markdown table of every run folder under ``root`` (one task), ordered by algorithm."""
     folders = [p for p in Path(root).iterdir() if (p / "config.json").exists()]
-    key = lambda p: (read_config(p)["shots"], ORDER.index(read_config(p)["algo"]), p.name)  # noqa: E731
-    header = ["| run | K | alpha | MSE after 1 step | after 5 steps | after 10 steps | paper (1 / 5 / 10) |",
-              "|---|---|---|---|---|---|---|"]
-    return "\n".join(header + [_row(p) for p in sorted(folders, key=key)])
+    configs = {p: read_config(p) for p in folders}
+    key = lambda p: (configs[p].get("shots", 0), ALGOS.index(configs[p]["algo"]), p.name)  # noqa: E731
+    folders = sorted(folders, key=key)
+    if not any(is_rl(c["task"]) for c in configs.values()):
+        header = ["| run | K | alpha | MSE after 1 step | after 5 steps | after 10 steps | paper (1 / 5 / 10) |",
+                  "|---|---|---|---|---|---|---|"]
+        return "\n".join(header + [_regression_row(p) for p in folders])
+    ours = {}  # R_random,0 and R_oracle of our own finished runs, for the normalized score
+    for p in folders:
+        result, _ = _evaluation(p)
+        if result is not None and configs[p]["algo"] in ("random", "oracle"):
+            ours[configs[p]["algo"]] = result["after_steps"][0]
+    header = ["| run | alpha | return after 0 steps | 1 step | 2 steps | 3 steps | paper (0 / 1 / 2 / 3) "
+              "| score after 1 step (paper) | s / iteration |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    return "\n".join(header + [_rl_row(p, ours) for p in folders])
 
 
-def readme_table(readme) -> str:
-    """The table between the README's markers."""
+def readme_table(readme, root) -> str:
+    """The table of ``root`` between the README's markers."""
+    begin, end = markers(root)
     text = Path(readme).read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{readme} has no results markers ({BEGIN} ... {END})")
-    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    if begin not in text or end not in text.split(begin, 1)[1]:
+        raise ValueError(f"{readme} has no results markers for {root} ({begin} ... {end})")
+    return text.split(begin, 1)[1].split(end, 1)[0].strip()
 
 
 def update_readme(readme, root) -> None:
-    """Replace the README's table with the one generated from ``root``."""
+    """Replace the README's table of ``root`` with the one generated from it."""
+    begin, end = markers(root)
+    readme_table(readme, root)  # the markers exist
     text = Path(readme).read_text()
-    before, rest = text.split(BEGIN, 1)
-    after = rest.split(END, 1)[1]
-    Path(readme).write_text(f"{before}{BEGIN}\n{results_table(root)}\n{END}{after}")
+    before, rest = text.split(begin, 1)
+    after = rest.split(end, 1)[1]
+    Path(readme).write_text(f"{before}{begin}\n{results_table(root)}\n{end}{after}")

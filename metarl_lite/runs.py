@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from . import checkpoint
+from . import checkpoint, configs
 
 
 class RunFolderError(RuntimeError):
@@ -98,3 +98,13 @@ def read_config(path) -> dict:
 def read_metrics(path) -> list:
     with (Path(path) / "metrics.csv").open() as f:
         return list(csv.DictReader(f))
+
+
+def load_run(path) -> tuple:
+    """(config, checkpoint state) of a finished or partial run folder; a clear error when it has no
+    checkpoint yet or the checkpoint belongs to another run."""
+    config = configs.from_dict(read_config(path))
+    state = RunFolder(path, configs.to_dict(config), resume=True).load_checkpoint()
+    if state is None:
+        raise RunFolderError(f"{path} has no checkpoint yet; train first (metarl-lite train ... --out {path})")
+    return config, state

@@ -10,6 +10,9 @@ Each widget is an ``ipywidgets.interactive`` over a pure function that the tests
 - :func:`platipus_samples` -- functions phi = theta - alpha grad L_tr(theta) for theta drawn from
   PLATIPUS's prior p(theta | D_tr); :func:`platipus_widget` draws them with sliders for K and the
   number of samples.
+- :func:`adapted_trajectories` -- the walks of a 2D-navigation policy toward several goals before
+  and after k VPG steps of size alpha (MAML-RL's inner loop, :func:`metarl_lite.rl.meta_rl.sample_path`);
+  :func:`navigation_widget` draws them with sliders for alpha (log scale) and k.
 
 The interactive's callback returns the pure result (kept in ``widget.result``) and puts the figure
 into ``widget.out`` as a PNG, which works the same in JupyterLab and in a headless test.
@@ -27,6 +30,8 @@ from .meta import adapt
 from .meta._checks import check_step_size, check_steps
 from .nn import mlp, mse_loss
 from .regression import adaptation_losses
+from .rl import meta_rl, policies
+from .tasks import navigation
 
 GRID_POINTS = 200  # points of the dense grid on which functions are drawn and the query MSE is taken
 
@@ -232,4 +237,86 @@ def platipus_widget(model, task_family, *, seed: int, n_tasks: int = 10) -> ipyw
         shots=ipywidgets.IntSlider(value=5, min=1, max=10, description="K (shots)"),
         n_samples=ipywidgets.IntSlider(value=10, min=1, max=20, description="samples"),
         task=ipywidgets.IntSlider(value=0, min=0, max=n_tasks - 1, description="task"),
+    )
+
+
+def adapted_trajectories(theta: dict, goals, *, inner_lr: float = 0.1, steps: int = 1, seed: int = 0,
+                         episodes_per_goal: int = 20) -> dict:
+    """Where a 2D-navigation policy walks before and after k VPG steps toward each of ``goals``.
+
+    ``theta`` is a policy dict (``metarl_lite.rl.policies.init_policy(2, 2, ...)``, e.g. a trained
+    MAML-RL initialization); ``goals`` a list of [x, y]. For every goal, MAML-RL's inner loop
+    (:func:`metarl_lite.rl.meta_rl.sample_path`, the same seed gives the same episodes): sample
+    ``episodes_per_goal`` episodes with phi_0 = theta, take one VPG step of size alpha =
+    ``inner_lr`` on them to phi_1, sample again, ..., up to phi_k, k = ``steps``. The pre-update
+    episodes depend on ``seed`` alone, not on alpha or k.
+
+    Returns a dict of NumPy arrays: ``goals`` [n, 2]; ``positions`` [k + 1, n, episodes_per_goal,
+    H + 1, 2], the walk s_0 = (0, 0), s_1, ..., s_H of every episode sampled with phi_j (s_{t+1} = s_t
+    + 0.1 clip(a_t, -1, 1); an episode that reached its goal stays there); ``returns`` [k + 1, n],
+    the mean return of each goal's episodes after j steps.
+    """
+    inner_lr, steps = check_step_size("inner_lr", inner_lr), check_steps("steps", steps)
+    env = navigation.make_vec_env([{"goal": goal} for goal in goals], episodes_per_goal)
+    n = len(env.tasks)
+    path = meta_rl.sample_path(env, policies.stack([meta_rl.detached(theta)] * n), inner_lr=inner_lr,
+                               inner_steps=steps, horizon=navigation.HORIZON, seed=seed)
+    positions = []
+    for episodes in path.episodes:
+        moves = navigation.velocity(episodes.actions) * episodes.masks[..., None]
+        walk = torch.cat([torch.zeros_like(moves[:, :1]), moves.cumsum(dim=1)], dim=1)  # [E, H + 1, 2]
+        positions.append(walk.reshape(n, episodes_per_goal, *walk.shape[1:]).numpy())
+    return {"goals": np.array([task["goal"] for task in env.tasks]), "positions": np.stack(positions),
+            "returns": path.returns().numpy()}
+
+
+NAVIGATION_LIMIT = 1.0  # the drawn square [-1, 1]^2; goals lie in [-0.5, 0.5]^2
+
+
+def plot_trajectories(ax, drawn: dict, step: int, *, episodes: int = 5, title: str = "") -> None:
+    """Draw the first ``episodes`` walks of every goal after ``step`` inner steps from
+    :func:`adapted_trajectories`'s output, one colour per goal (a star marks it, the legend gives
+    the goal's mean return), the start as a black dot."""
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, goal in enumerate(drawn["goals"]):
+        color = colors[i % len(colors)]
+        for walk in drawn["positions"][step, i, :episodes]:
+            ax.plot(walk[:, 0], walk[:, 1], color=color, alpha=0.6, linewidth=1)
+        ax.scatter(*goal, marker="*", s=250, color=color, edgecolor="black", zorder=3,
+                   label=f"goal {i}: return {drawn['returns'][step, i]:.1f}")
+    ax.scatter(0, 0, color="black", zorder=3)
+    ax.set_xlim(-NAVIGATION_LIMIT, NAVIGATION_LIMIT)
+    ax.set_ylim(-NAVIGATION_LIMIT, NAVIGATION_LIMIT)
+    ax.set_aspect("equal")
+    ax.set_xlabel("position x")
+    ax.set_ylabel("position y")
+    ax.set_title(title)
+    _legend_below(ax)
+
+
+def navigation_widget(theta: dict, goals, *, inner_lr: float = 0.1, steps: int = 1, seed: int = 0,
+                      max_steps: int = 5, episodes_per_goal: int = 20) -> ipywidgets.interactive:
+    """Sliders for the inner step size alpha (log scale) and the number of VPG steps k; redraws
+    :func:`adapted_trajectories` of ``theta`` toward ``goals``: before adaptation (left) and after
+    k steps (right).
+
+    ``widget.children`` is [alpha slider, k slider, output]; ``widget.result`` is the current
+    :func:`adapted_trajectories` dict.
+    """
+    if not len(goals):
+        raise ValueError("goals is empty; pass e.g. [[0.3, -0.2], [-0.4, 0.1]]")
+
+    def draw(inner_lr, steps):
+        drawn = adapted_trajectories(theta, goals, inner_lr=inner_lr, steps=steps, seed=seed,
+                                     episodes_per_goal=episodes_per_goal)
+        fig, axes = plt.subplots(1, 2, figsize=(11, 5.5))
+        plot_trajectories(axes[0], drawn, 0, title="before adaptation")
+        plot_trajectories(axes[1], drawn, steps, title=f"after k = {steps} steps of alpha = {inner_lr:.3g}")
+        fig.tight_layout()
+        return drawn, fig
+
+    return FigureInteractive(
+        draw,
+        inner_lr=ipywidgets.FloatLogSlider(value=inner_lr, base=10, min=-3, max=0.5, step=0.1, description="alpha"),
+        steps=ipywidgets.IntSlider(value=steps, min=0, max=max_steps, description="k (steps)"),
     )

@@ -1,22 +1,48 @@
 #!/usr/bin/env bash
-# Regenerate results/ with the CLI: every method, 5- and 10-shot sinusoid, the `paper` config.
+# Regenerate results/ with the CLI: every method with the `paper` config, evaluated, plotted, tabulated.
 # Each run resumes where it stopped (--resume), so this script can be re-run after an interruption.
-# Usage: bash results/reproduce.sh [algo ...]   (default: all; runs two at a time on two cores)
+# Usage: bash results/reproduce.sh [sinusoid] [nav2d]   (default: both; two runs at a time on two cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin/metarl-lite
-ALGOS=("${@:-maml fomaml reptile pmaml pretrain random}")
-run() {  # algo shots
-  local out="results/sinusoid/$1_$2shot"
-  $BIN train --algo "$1" --task sinusoid --config paper --shots "$2" --out "$out" --resume --quiet
-  # Reptile trains with alpha = 0.02 on 2K points; on 5 points that step size diverges on some tasks.
-  local lr=(); [[ $1 == reptile && $2 == 5 ]] && lr=(--adapt-lr 0.01)
-  $BIN evaluate "$out" --adapt-steps 10 --tasks 600 "${lr[@]}" --json
+
+sinusoid() {
+  run() {  # algo shots
+    local out="results/sinusoid/$1_$2shot"
+    $BIN train --algo "$1" --task sinusoid --config paper --shots "$2" --out "$out" --resume --quiet
+    # Reptile trains with alpha = 0.02 on 2K points; on 5 points that step size diverges on some tasks.
+    local lr=(); [[ $1 == reptile && $2 == 5 ]] && lr=(--adapt-lr 0.01)
+    $BIN evaluate "$out" --adapt-steps 10 --tasks 600 "${lr[@]}" --json
+  }
+  for algo in maml fomaml reptile pmaml pretrain random; do
+    run "$algo" 5 &
+    run "$algo" 10 &
+    wait
+  done
+  $BIN plot results/sinusoid/*_5shot --out results/sinusoid/sinusoid_5shot.png
+  $BIN plot results/sinusoid/*_10shot --out results/sinusoid/sinusoid_10shot.png
+  $BIN table results/sinusoid --update-readme README.md
 }
-for algo in ${ALGOS[*]}; do
-  run "$algo" 5 &
-  run "$algo" 10 &
+
+nav2d() {
+  lane() {  # algo... trained and evaluated one after the other
+    for algo in "$@"; do
+      $BIN train --algo "$algo" --task nav2d --config paper --out "results/nav2d/$algo" --resume --quiet
+      $BIN evaluate "results/nav2d/$algo" --adapt-steps 3 --tasks 40 --json
+    done
+  }
+  lane maml oracle &
+  lane pretrain fomaml reptile pmaml promp random &
   wait
+  $BIN plot results/nav2d/*/ --out results/nav2d/nav2d.png
+  $BIN table results/nav2d --update-readme README.md
+}
+
+tasks=("$@")
+(( $# )) || tasks=(sinusoid nav2d)
+for task in "${tasks[@]}"; do
+  case $task in
+    sinusoid | nav2d) $task ;;
+    *) echo "unknown task $task; choose sinusoid or nav2d" >&2; exit 2 ;;
+  esac
 done
-.venv/bin/metarl-lite plot results/sinusoid/*_5shot --out results/sinusoid/sinusoid_5shot.png
-.venv/bin/metarl-lite plot results/sinusoid/*_10shot --out results/sinusoid/sinusoid_10shot.png

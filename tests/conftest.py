@@ -1,10 +1,18 @@
 """Shared fixtures for the meta-learning tests: seeded RNGs, one torch thread, small regression helpers."""
 
-import pytest
-import torch
+import os
+import signal
+import subprocess
+import sys
+import time
 
-import metarl_lite
-from metarl_lite.nn import mlp
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering, before any test module imports mujoco
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import metarl_lite  # noqa: E402
+from metarl_lite.nn import mlp  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -77,3 +85,29 @@ def sgd_path(grad_at):
         return w
 
     return path
+
+
+@pytest.fixture
+def kill_and_resume(tmp_path):
+    """kill_and_resume(train_args) -> (whole, split): run `metarl-lite train ARGS` to the end into
+    tmp_path/whole; run it again into tmp_path/split, SIGKILL it once its first checkpoint exists,
+    then `--resume` it to the end. Returns both run folders."""
+    from metarl_lite import runs
+
+    def run(args):
+        cli = [sys.executable, "-m", "metarl_lite.cli", *args, "--quiet"]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        whole, split = tmp_path / "whole", tmp_path / "split"
+        subprocess.run([*cli, "--out", str(whole)], check=True, env=env)
+        proc = subprocess.Popen([*cli, "--out", str(split)], env=env)
+        deadline = time.time() + 600
+        while not (split / "checkpoint.pt").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed_at = int(runs.read_metrics(split)[-1]["iteration"])
+        assert killed_at < int(runs.read_metrics(whole)[-1]["iteration"]), "the run finished before it was killed"
+        subprocess.run([*cli, "--out", str(split), "--resume"], check=True, env=env)
+        return whole, split
+
+    return run

@@ -66,10 +66,10 @@ def test_padded_steps_are_ignored_even_nan():
     torch.testing.assert_close(dirty.predict(obs + nan_padding[..., None], masks), clean.predict(obs, masks))
 
 
-def test_singular_float32_solve_retries_with_a_larger_ridge():
+def test_float32_observations_are_fit_in_float64_and_a_singular_solve_retries_with_a_larger_ridge():
     # o = 1 at every step makes the columns o, o^2 and 1 identical. With 256 real steps their
     # diagonal entries of X^T X are 256, and in float32 256 + 1e-5 rounds back to 256 (half an
-    # ulp is 1.5e-5): the ridge vanishes, and X^T X + ridge I is singular.
+    # ulp is 1.5e-5): the ridge would vanish. The fit solves in float64, where it does not.
     episodes, horizon = 4, 64
     obs = torch.ones(episodes, horizon, 1)
     masks = torch.ones(episodes, horizon)
@@ -78,14 +78,17 @@ def test_singular_float32_solve_retries_with_a_larger_ridge():
     assert torch.linalg.cholesky_ex(x.T @ x + 1e-5 * torch.eye(x.shape[1])).info > 0
 
     baseline = LinearFeatureBaseline().fit(obs, returns, masks)
-    assert baseline.ridge_used > baseline.ridge
-    assert torch.isfinite(baseline.weights).all()
-    # The float32 fit agrees with the exact ridge solution at the ridge that worked.
-    w = ridge_lstsq(x.double().numpy(), returns.double().numpy().ravel(), baseline.ridge_used)
-    np.testing.assert_allclose(baseline.predict(obs, masks).numpy().ravel(), x.double().numpy() @ w, atol=1e-3)
+    assert baseline.ridge_used == baseline.ridge
+    w = ridge_lstsq(x.double().numpy(), returns.double().numpy().ravel(), baseline.ridge)
+    np.testing.assert_allclose(baseline.predict(obs, masks).numpy().ravel(), x.double().numpy() @ w, atol=1e-4)
 
-    with pytest.raises(RuntimeError, match="singular up to ridge 1e-05"):
-        LinearFeatureBaseline(tries=1).fit(obs, returns, masks)
+    # A ridge that vanishes in float64 too (1e-30 next to 256) is raised tenfold until the solve succeeds.
+    retried = LinearFeatureBaseline(ridge=1e-30, tries=40).fit(obs, returns, masks)
+    assert retried.ridge_used > 1e-30 and torch.isfinite(retried.weights).all()
+    w = ridge_lstsq(x.double().numpy(), returns.double().numpy().ravel(), retried.ridge_used)
+    np.testing.assert_allclose(retried.predict(obs, masks).numpy().ravel(), x.double().numpy() @ w, atol=1e-3)
+    with pytest.raises(RuntimeError, match="singular up to ridge 1e-30"):
+        LinearFeatureBaseline(ridge=1e-30, tries=1).fit(obs, returns, masks)
 
 
 def test_bad_input_gets_one_line_error():

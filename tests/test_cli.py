@@ -1,19 +1,11 @@
 """The `metarl-lite` command: train/evaluate/plot as a user runs them, bad input, kill and resume."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
 from metarl_lite import runs
 from metarl_lite.cli import main
-
-CLI = [sys.executable, "-m", "metarl_lite.cli"]
-
 
 def one_line_error(capsys):
     err = capsys.readouterr().err.strip()
@@ -78,23 +70,9 @@ def test_corrupt_checkpoint_is_reported_not_overwritten(tmp_path, capsys):
     assert (out / "checkpoint.pt").read_bytes() == b"garbage"
 
 
-def test_killed_training_process_resumes_to_the_uninterrupted_metrics(tmp_path):
+def test_killed_training_process_resumes_to_the_uninterrupted_metrics(kill_and_resume):
     """SIGKILL a real `metarl-lite train` after its first checkpoint, then --resume it."""
-    args = ["train", "--algo", "maml", "--task", "sinusoid", "--config", "quick", "--quiet"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([*CLI, *args, "--out", str(tmp_path / "whole")], check=True, env=env)
-
-    split = tmp_path / "split"
-    proc = subprocess.Popen([*CLI, *args, "--out", str(split)], env=env)
-    deadline = time.time() + 600
-    while not (split / "checkpoint.pt").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    rows = runs.read_metrics(split)
-    assert rows and int(rows[-1]["iteration"]) < 1500, "the run finished before it could be killed"
-
-    subprocess.run([*CLI, *args, "--out", str(split), "--resume"], check=True, env=env)
+    whole, split = kill_and_resume(["train", "--algo", "maml", "--task", "sinusoid", "--config", "quick"])
     strip = lambda path: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in runs.read_metrics(path)]  # noqa: E731
-    assert strip(split) == strip(tmp_path / "whole")
+    assert strip(split) == strip(whole)
     assert len(strip(split)) == 15

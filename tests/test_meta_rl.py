@@ -135,6 +135,14 @@ def test_replayed_steps_reproduce_the_sampled_path_and_each_step_resamples():
     for k in theta:
         torch.testing.assert_close(replayed[k], path.params[-1][k][:2])
     torch.testing.assert_close(path.returns(), torch.stack([meta_rl.task_returns(e, 3) for e in path.episodes]))
+    # a later step size (the evaluation protocol's alpha / 2) applies from the second step on
+    halved = meta_rl.sample_path(env, policies.stack([theta] * 3), inner_lr=0.1, inner_steps=2, horizon=20, seed=4,
+                                 later_lr=0.05)
+    for k in theta:
+        torch.testing.assert_close(halved.params[1][k], path.params[1][k])
+        step = meta_rl.inner_step(halved.params[1], (halved.episodes[1], halved.advantages[1]), lr=0.05)
+        torch.testing.assert_close(halved.params[2][k], step[k].detach())
+        assert not torch.equal(halved.params[2][k], path.params[2][k])
 
 
 def test_trpo_outer_step_respects_the_kl_bound_between_old_and_new_post_update_policies():
@@ -218,6 +226,31 @@ def test_probabilistic_maml_rl_improves_and_keeps_a_spread_of_initializations():
     assert 0.05 < metrics[-1]["sigma"] < 0.2 and metrics[-1]["kl_to_prior"] > 0
 
 
+def test_promp_gradient_at_the_sampling_policy_is_the_lvc_meta_gradient():
+    # Every ratio is 1 at theta_old, so clipping is inactive and the inner KL penalty has zero gradient;
+    # the importance-weighted inner loss has the LVC Hessian there (Rothfuss et al. 2019).
+    theta, path = fixed_path()
+    assert bool((path.episodes[-1].masks == 1).all())  # equal steps per task: per-task means = the global mean
+    point = {k: v.detach().requires_grad_() for k, v in theta.items()}
+    clipped, inner_kl = meta_rl.promp_objective(point, path, inner_lr=0.5, clip=0.2)
+    promp = torch.autograd.grad(clipped, list(point.values()))
+    assert inner_kl.item() == pytest.approx(0.0, abs=1e-12)
+    kl_grad = torch.autograd.grad(meta_rl.promp_objective(point, path, inner_lr=0.5)[1], list(point.values()))
+    assert max(g.abs().max().item() for g in kl_grad) < 1e-10
+    lvc = flat_grad(theta, path, estimator="lvc")
+    torch.testing.assert_close(torch.cat([g.reshape(-1) for g in promp]), lvc, rtol=1e-5, atol=1e-7)
+    assert (flat_grad(theta, path, estimator="loglik") - lvc).norm() > 1e-3 * lvc.norm()
+
+
+def test_promp_improves_on_its_initial_return():
+    theta = policies.init_policy(2, 2, hidden=(32, 32), seed=0)
+    optimizer = torch.optim.Adam(theta.values(), lr=1e-3)
+    pre_0, post_0 = held_out(theta).tolist()
+    train(lambda env, i: meta_rl.promp_rl_step(theta, optimizer, env, horizon=HORIZON, seed=i), iterations=15)
+    pre, post = held_out(theta).tolist()
+    assert pre > pre_0 + 20 and post > post_0 + 20 and post > pre
+
+
 def test_kl_to_the_prior_has_its_closed_form_and_no_gradient_in_mu():
     theta = policies.init_policy(2, 2, hidden=(3,), seed=0, dtype=torch.float64)
     dist = meta_rl.PolicyDistribution(theta, prior_std=0.2, init_std=0.2)
@@ -264,6 +297,8 @@ def test_bad_arguments_get_one_line_errors():
          "unknown estimator 'magic'"),
         (lambda: meta_rl.reptile_rl_step(theta, env, horizon=5, seed=0, inner_steps=0), ValueError,
          "Reptile needs inner_steps >= 1"),
+        (lambda: meta_rl.promp_rl_step(theta, None, env, horizon=5, seed=0, outer_steps=0), ValueError,
+         "ProMP needs outer_steps >= 1"),
         (lambda: meta_rl.PolicyDistribution(theta, prior_std=0.0), ValueError, "prior_std and init_std must be > 0"),
         (lambda: meta_rl.evaluate([theta], tasks, make_env=nav.make_vec_env, adapt_steps=1, episodes_per_task=1,
                                   horizon=5, seed=0), ValueError, "init must be a policy dict or a PolicyDistribution"),

@@ -15,11 +15,11 @@ from metarl_lite.tasks import navigation as nav
 
 def reference_rollout(goal, actions):
     """Positions, rewards and termination flags by a plain loop over coordinates (no NumPy arrays):
-    s += clip(a, -0.1, 0.1), r = -||s - g||, done when |s - g| < 0.01 in x and in y."""
+    s += 0.1 clip(a, -1, 1), r = -||s - g||, done when |s - g| < 0.01 in x and in y."""
     x, y, out = 0.0, 0.0, []
     for ax, ay in actions:
-        x += min(max(float(ax), -0.1), 0.1)
-        y += min(max(float(ay), -0.1), 0.1)
+        x += 0.1 * min(max(float(ax), -1.0), 1.0)
+        y += 0.1 * min(max(float(ay), -1.0), 1.0)
         dx, dy = x - goal[0], y - goal[1]
         out.append(((x, y), -math.sqrt(dx * dx + dy * dy), abs(dx) < 0.01 and abs(dy) < 0.01))
         if out[-1][2]:
@@ -27,13 +27,13 @@ def reference_rollout(goal, actions):
     return out
 
 
-def steer(goal, steps, rng, speed=0.15, noise=0.05):
+def steer(goal, steps, rng, speed=1.5, noise=0.5):
     """Actions that head for ``goal`` (often over the clip limit) with noise, then overshoot past it."""
     actions, position = [], np.zeros(2)
     for _ in range(steps):
-        a = np.clip(goal - position, -speed, speed) + noise * rng.standard_normal(2)
+        a = np.clip((goal - position) / 0.1, -speed, speed) + noise * rng.standard_normal(2)
         actions.append(a)
-        position = position + np.clip(a, -0.1, 0.1)
+        position = position + 0.1 * np.clip(a, -1, 1)
     return np.array(actions)
 
 
@@ -69,7 +69,7 @@ def test_single_env_truncates_at_the_horizon_with_random_actions():
     goal = [0.4, 0.4]
     env = gym.make(nav.ENV_ID, task={"goal": goal})
     env.reset(seed=1)
-    actions = 0.3 * rng.standard_normal((nav.HORIZON, 2))  # mostly beyond the clip limit
+    actions = 3 * rng.standard_normal((nav.HORIZON, 2))  # mostly beyond the clip limit
     expected = reference_rollout(goal, actions)
     assert len(expected) == nav.HORIZON and not any(done for _, _, done in expected)
     for t, (a, (position, reward, _)) in enumerate(zip(actions, expected)):
@@ -87,7 +87,7 @@ def test_vector_env_equals_single_envs_slot_by_slot():
     np.testing.assert_array_equal(venv.task_ids, [0, 0, 1, 1, 2, 2])  # task-major
     rng = np.random.default_rng(3)
     # even slots steer to their goal (they terminate at different steps), odd slots wander
-    actions = np.stack([steer(np.array(tasks[i // per_task]["goal"]), nav.HORIZON, rng, noise=0.003 * (1 + i))
+    actions = np.stack([steer(np.array(tasks[i // per_task]["goal"]), nav.HORIZON, rng, noise=0.03 * (1 + i))
                         if i % 2 == 0 else 0.2 * rng.standard_normal((nav.HORIZON, 2)) for i in range(6)], axis=1)
     singles = [gym.make(nav.ENV_ID, task=tasks[i // per_task]) for i in range(6)]
     obs, _ = venv.reset(seed=0)
@@ -128,8 +128,8 @@ def test_registered_env_passes_the_gymnasium_checker_and_exposes_its_task():
     env.unwrapped.set_task({"goal": [0.05, 0.0]})
     assert env.unwrapped.task == {"goal": [0.05, 0.0]}
     env.reset(seed=0)
-    _, reward, terminated, _, _ = env.step(np.array([0.05, 0.0], dtype=np.float32))
-    assert terminated and reward == pytest.approx(0.0, abs=1e-8)  # float32 0.05 is 0.05 up to 1e-9
+    _, reward, terminated, _, _ = env.step(np.array([0.5, 0.0], dtype=np.float32))  # moves by 0.1 * 0.5
+    assert terminated and reward == pytest.approx(0.0, abs=1e-12)
     task = {"goal": [0.1, 0.2]}
     assert gym.make(nav.ENV_ID, task=task).unwrapped.task == task
 

@@ -3,14 +3,19 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from metarl_lite import configs, regression, report
+from metarl_lite.rl import training
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_readme_table_is_the_one_generated_from_results():
-    assert report.readme_table(ROOT / "README.md") == report.results_table(ROOT / "results" / "sinusoid"), (
-        "README's results table is stale: run `metarl-lite table results/sinusoid --update-readme README.md`"
+@pytest.mark.parametrize("task", ["sinusoid", "nav2d"])
+def test_readme_table_is_the_one_generated_from_results(task):
+    root = ROOT / "results" / task
+    assert report.readme_table(ROOT / "README.md", root) == report.results_table(root), (
+        f"README's results table is stale: run `metarl-lite table results/{task} --update-readme README.md`"
     )
 
 
@@ -29,11 +34,34 @@ def test_table_shows_evaluated_runs_and_marks_unfinished_ones(tmp_path):
     assert lines[3] == "| `random_5shot` | 5 | 0.003 | 1.00 ± 0.50 | 5.00 ± 0.50 | 10.00 ± 0.50 |  |"
 
 
+def test_rl_table_scores_against_our_random_and_oracle_runs(tmp_path):
+    returns = {"random": [-80.0, -60.0], "oracle": [-4.0, -4.0], "maml": [-40.0, -12.0]}
+    for algo, after_steps in returns.items():
+        config = configs.make_config(algo, "nav2d", "quick", iterations=0, eval_tasks=2)
+        training.train(config, tmp_path / algo, progress=False)
+        evaluation = {"metric": "return", "tasks": 2, "adapt_lr": 0.1, "after_steps": after_steps, "ci95": [1.0, 2.0]}
+        (tmp_path / algo / "evaluation.json").write_text(json.dumps(evaluation))
+    unfinished = configs.make_config("fomaml", "nav2d", "quick", iterations=0, eval_tasks=2)
+    training.train(unfinished, tmp_path / "fomaml", progress=False)
+    (tmp_path / "fomaml" / "config.json").write_text(json.dumps({**configs.to_dict(unfinished), "iterations": 7}))
+    lines = report.results_table(tmp_path).splitlines()
+    assert [line.split("|")[1].strip() for line in lines[2:]] == ["`maml`", "`fomaml`", "`random`", "`oracle`"]
+    maml_score = (-12.0 + 80.0) / (-4.0 + 80.0)
+    paper_score = (-11.7 + 82.7) / (-2.29 + 82.7)
+    assert lines[2] == (f"| `maml` | 0.1 | -40.0 ± 1.0 | -12.0 ± 2.0 |  |  | -40.4 / -11.7 / -3.3 / -3.2 "
+                        f"| {maml_score:.2f} ({paper_score:.2f}) |  |")
+    assert lines[3] == "| `fomaml` | | training: 0 of 7 iterations | | | | | | |"
+    assert lines[5] == "| `oracle` | 0.1 | -4.0 ± 1.0 | -4.0 ± 2.0 |  |  | -2.29 | 1.00 |  |"
+
+
 def test_update_readme_rewrites_only_the_table(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{report.BEGIN}\nold\n{report.END}\noutro\n")
+    begin, end = report.markers(tmp_path / "results")
+    readme.write_text(f"intro\n{begin}\nold\n{end}\nmiddle\n{report.markers('nav2d')[0]}\nkept\n{end}\noutro\n")
     (tmp_path / "results").mkdir()
     report.update_readme(readme, tmp_path / "results")
     text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
-    assert report.readme_table(readme) == report.results_table(tmp_path / "results")
+    assert text.startswith("intro\n") and text.endswith("\nkept\n" + end + "\noutro\n") and "old" not in text
+    assert report.readme_table(readme, tmp_path / "results") == report.results_table(tmp_path / "results")
+    with pytest.raises(ValueError, match="no results markers"):
+        report.readme_table(readme, tmp_path / "elsewhere")

@@ -14,12 +14,12 @@ HORIZON = nav.HORIZON
 
 
 def homing_policy(target, log_std=-5.0):
-    """A linear policy (no hidden layer) with mean mu(s) = target - s: it walks to ``target`` in
-    clipped steps and then jitters around it with sigma = exp(log_std)."""
+    """A linear policy (no hidden layer) with mean mu(s) = (target - s) / 0.1, the normalized action that
+    moves to ``target``: it walks there in clipped steps and then jitters around it with sigma = exp(log_std)."""
     params = policies.init_policy(2, 2, hidden=(), seed=0, log_std=log_std, dtype=torch.float64)
     with torch.no_grad():
-        params["0.weight"].copy_(-torch.eye(2))
-        params["0.bias"].copy_(torch.tensor(target))
+        params["0.weight"].copy_(-torch.eye(2) / nav.MAX_SPEED)
+        params["0.bias"].copy_(torch.tensor(target) / nav.MAX_SPEED)
     return params
 
 
@@ -46,7 +46,7 @@ def test_episodes_follow_each_tasks_own_policy_and_the_navigation_dynamics():
         goal = np.array(tasks[batch.task_ids[e]]["goal"])
         n = lengths[e].item()
         obs, actions = batch.obs[e, :n].numpy(), batch.actions[e, :n].numpy()
-        positions = np.cumsum(np.clip(actions, -0.1, 0.1), axis=0)  # s_{t+1}, from s_0 = 0
+        positions = np.cumsum(0.1 * np.clip(actions, -1, 1), axis=0)  # s_{t+1}, from s_0 = 0
         np.testing.assert_allclose(obs, np.vstack([np.zeros(2), positions[:-1]]), atol=1e-6)
         np.testing.assert_allclose(batch.rewards[e, :n].numpy(), -np.linalg.norm(positions - goal, axis=1), atol=1e-6)
         reached = np.all(np.abs(positions - goal) < 0.01, axis=1)

@@ -182,3 +182,82 @@ def test_platipus_widget_sliders_drive_the_samples_and_redraw(platipus):
     which.value = 1
     assert not np.array_equal(w.result["y_true"], before)
     assert len(shown_pngs(w)) == 1
+
+
+# 2D navigation: MAML-RL's inner loop drawn as walks toward goals.
+from metarl_lite.rl import meta_rl, policies  # noqa: E402
+from metarl_lite.tasks import navigation  # noqa: E402
+from metarl_lite.widgets import adapted_trajectories, navigation_widget  # noqa: E402
+
+GOALS = [[0.3, -0.2], [-0.4, 0.45]]
+
+
+@pytest.fixture
+def nav_theta():
+    return policies.init_policy(2, 2, hidden=(8,), seed=0, log_std=-1.0, dtype=torch.float64)
+
+
+def test_adapted_trajectories_are_the_walks_of_the_sampled_episodes(nav_theta):
+    drawn = adapted_trajectories(nav_theta, GOALS, inner_lr=0.3, steps=2, seed=5, episodes_per_goal=3)
+    horizon = navigation.HORIZON
+    assert drawn["positions"].shape == (3, 2, 3, horizon + 1, 2) and drawn["returns"].shape == (3, 2)
+    np.testing.assert_array_equal(drawn["goals"], GOALS)
+    # the same inner loop run directly: every walk passes through the observed positions s_t
+    env = navigation.make_vec_env([{"goal": g} for g in GOALS], 3)
+    path = meta_rl.sample_path(env, policies.stack([nav_theta] * 2), inner_lr=0.3, inner_steps=2, horizon=horizon,
+                               seed=5)
+    for j, episodes in enumerate(path.episodes):
+        walks = drawn["positions"][j].reshape(6, horizon + 1, 2)
+        real = episodes.masks.numpy() > 0
+        np.testing.assert_allclose(walks[:, :-1][real], episodes.obs.numpy()[real], rtol=0, atol=1e-6)
+    # the returns, recomputed from the walks alone: r_t = -||s_{t+1} - g|| until |s_{t+1} - g| < 0.01 in x and y
+    for j in range(3):
+        for i, goal in enumerate(GOALS):
+            total = 0.0
+            for walk in drawn["positions"][j, i]:
+                for position in walk[1:]:
+                    total -= np.linalg.norm(position - goal)
+                    if np.all(np.abs(position - goal) < navigation.GOAL_TOLERANCE):
+                        break
+            np.testing.assert_allclose(drawn["returns"][j, i], total / 3, rtol=1e-6)
+    assert not np.allclose(drawn["positions"][1], drawn["positions"][0])  # each step resamples with phi_j
+
+
+def test_adapted_trajectories_zero_steps_are_the_pre_update_walks_and_alpha_moves_only_the_later_ones(nav_theta):
+    options = {"seed": 1, "episodes_per_goal": 4}
+    before = adapted_trajectories(nav_theta, GOALS, inner_lr=0.1, steps=0, **options)
+    small = adapted_trajectories(nav_theta, GOALS, inner_lr=0.1, steps=1, **options)
+    large = adapted_trajectories(nav_theta, GOALS, inner_lr=1.0, steps=1, **options)
+    assert before["positions"].shape[0] == 1 and small["positions"].shape[0] == 2
+    for other in (small, large):
+        np.testing.assert_array_equal(other["positions"][0], before["positions"][0])
+        np.testing.assert_array_equal(other["returns"][0], before["returns"][0])
+    assert np.abs(large["positions"][1] - small["positions"][1]).max() > 0.01
+    with pytest.raises(ValueError, match="inner_lr must be a finite number >= 0"):
+        adapted_trajectories(nav_theta, GOALS, inner_lr=-0.1, steps=1)
+    with pytest.raises(ValueError, match="task\\['goal'\\] must be two finite numbers"):
+        adapted_trajectories(nav_theta, [[0.1, 0.2, 0.3]], steps=0)
+
+
+def test_navigation_widget_sliders_drive_the_trajectories_and_redraw(nav_theta):
+    w = navigation_widget(nav_theta, GOALS, inner_lr=0.1, steps=1, seed=2, episodes_per_goal=3)
+    alpha, k = w.children[0], w.children[1]
+    assert (alpha.description, k.description) == ("alpha", "k (steps)")
+    assert len(shown_pngs(w)) == 1 and w.result["positions"].shape[0] == 2
+    first_png = shown_pngs(w)[0]
+
+    k.value = 3
+    expected = adapted_trajectories(nav_theta, GOALS, inner_lr=0.1, steps=3, seed=2, episodes_per_goal=3)
+    np.testing.assert_array_equal(w.result["positions"], expected["positions"])
+    assert len(shown_pngs(w)) == 1 and shown_pngs(w)[0] != first_png  # replaced, not appended
+
+    alpha.value = 1.0
+    larger = adapted_trajectories(nav_theta, GOALS, inner_lr=1.0, steps=3, seed=2, episodes_per_goal=3)
+    np.testing.assert_array_equal(w.result["positions"], larger["positions"])
+    np.testing.assert_array_equal(w.result["positions"][0], expected["positions"][0])
+    assert not np.array_equal(w.result["positions"][1:], expected["positions"][1:])
+
+
+def test_navigation_widget_needs_goals(nav_theta):
+    with pytest.raises(ValueError, match="goals is empty"):
+        navigation_widget(nav_theta, [])

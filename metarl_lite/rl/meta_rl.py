@@ -18,7 +18,9 @@ meta-batch. The inner loss of the batch is sum_i L_i(phi_i), whose gradient in p
 own, and ``metarl_lite.meta.adapt`` takes the step.
 
 Outer updates (theta: a policy dict from ``policies.init_policy``):
-- ``maml_rl_step``: one TRPO step on the mean post-update surrogate, as in MAML-RL and ProMP;
+- ``maml_rl_step``: one TRPO step on the mean post-update surrogate, as in MAML-RL;
+- ``promp_rl_step``: a few Adam steps on PPO's clipped post-update surrogate with an inner KL
+  penalty (ProMP, Rothfuss et al. 2019);
 - ``reptile_rl_step``: theta += beta * mean_i (phi_k,i - theta) (Nichol et al. 2018), first order;
 - ``pmaml_rl_step``: a learned Gaussian N(mu, sigma^2) over theta, trained with Adam (our
   specification of probabilistic MAML in RL; see ``PolicyDistribution``).
@@ -40,7 +42,7 @@ from . import policies
 from .baselines import LinearFeatureBaseline
 from .returns import discounted_returns, gae, masked, normalized
 from .sampler import Episodes, sample_episodes
-from .surrogates import vpg_inner_loss
+from .surrogates import importance_weighted, ppo_clip, vpg_inner_loss
 from .trpo import trpo_step
 
 GAMMA = 0.99  # discount of the returns and advantages (MAML-RL)
@@ -74,6 +76,13 @@ def advantages(episodes: Episodes, n_tasks: int, *, gamma: float = GAMMA, lam: f
     return torch.cat(out)
 
 
+def _sum_over_tasks(loss_fn, params: dict, episodes: Episodes, *columns) -> torch.Tensor:
+    """sum_i loss_fn(log pi_phi_i(a | s) on task i's episodes, *task i's rows of ``columns``), each column [E, ...]."""
+    n = policies.n_tasks(params)
+    log_probs = policies.log_prob(params, per_task(episodes.obs, n), per_task(episodes.actions, n))  # [n, m, T]
+    return torch.stack([loss_fn(lp, *rows) for lp, *rows in zip(log_probs, *(per_task(c, n) for c in columns))]).sum()
+
+
 def inner_loss(params: dict, batch, *, estimator: str = "loglik") -> torch.Tensor:
     """sum_i L_i(phi_i) with L_i = -J^_i = ``vpg_inner_loss`` on task i's episodes, to MINIMIZE.
 
@@ -81,11 +90,7 @@ def inner_loss(params: dict, batch, *, estimator: str = "loglik") -> torch.Tenso
     depends on phi_i alone, so grad_{phi_i} of the sum is task i's policy gradient (negated).
     """
     episodes, adv = batch
-    n = policies.n_tasks(params)
-    log_probs = policies.log_prob(params, per_task(episodes.obs, n), per_task(episodes.actions, n))  # [n, m, T]
-    losses = [vpg_inner_loss(lp, a, m, estimator=estimator)
-              for lp, a, m in zip(log_probs, per_task(adv, n), per_task(episodes.masks, n))]
-    return torch.stack(losses).sum()
+    return _sum_over_tasks(partial(vpg_inner_loss, estimator=estimator), params, episodes, adv, episodes.masks)
 
 
 def inner_step(params: dict, batch, *, lr: float = INNER_LR, estimator: str = "loglik",
@@ -130,14 +135,16 @@ class AdaptationPath:
 
 
 def sample_path(env, params: dict, *, inner_lr: float = INNER_LR, inner_steps: int = 1, horizon: int, seed: int,
-                gamma: float = GAMMA, lam: float = LAM) -> AdaptationPath:
+                gamma: float = GAMMA, lam: float = LAM, later_lr=None) -> AdaptationPath:
     """Sample D_0 with phi_0 = ``params`` (per task), step to phi_1, sample D_1 with phi_1, ..., D_k.
 
     The steps only need the values of phi_j here (they are the same for every estimator and at
     first or second order), so no graph is kept; ``adapted`` re-derives phi_k(theta) with one.
-    Batch j is sampled with seed j of ``np.random.SeedSequence(seed)``.
+    Batch j is sampled with seed j of ``np.random.SeedSequence(seed)``. Step 1 has size alpha =
+    ``inner_lr``, later steps ``later_lr`` (default alpha).
     """
     inner_lr = check_step_size("inner_lr", inner_lr)
+    later_lr = inner_lr if later_lr is None else check_step_size("later_lr", later_lr)
     inner_steps = check_steps("inner_steps", inner_steps)
     n = policies.n_tasks(params)
     seeds = np.random.SeedSequence(seed).generate_state(inner_steps + 1)
@@ -149,8 +156,8 @@ def sample_path(env, params: dict, *, inner_lr: float = INNER_LR, inner_steps: i
         path.advantages.append(advantages(path.episodes[-1], n, gamma=gamma, lam=lam))
         if j < inner_steps:
             with torch.enable_grad():  # also when the caller evaluates under torch.no_grad()
-                phi = inner_step(path.params[-1], (path.episodes[-1], path.advantages[-1]), lr=inner_lr,
-                                 first_order=True)
+                phi = inner_step(path.params[-1], (path.episodes[-1], path.advantages[-1]),
+                                 lr=inner_lr if j == 0 else later_lr, first_order=True)
             path.params.append(detached(phi))
         path.seconds["sample"] += toc - tic
         path.seconds["adapt"] += time.perf_counter() - toc
@@ -173,7 +180,7 @@ def adapted(params: dict, path: AdaptationPath, *, inner_lr: float = INNER_LR, e
 
 
 def post_update_surrogate(params: dict, episodes: Episodes, adv: torch.Tensor) -> torch.Tensor:
-    """L(phi) = mean over the real steps of all tasks of pi_phi(a_t | s_t) / pi_old(a_t | s_t) * A^_t, to MAXIMIZE.
+    """L(phi) = ``importance_weighted`` over the real steps of all tasks: mean of pi_phi / pi_old * A^, to MAXIMIZE.
 
     ``params``: per-task phi; ``episodes``: the post-update episodes, sampled by pi_old (their
     stored log_probs); ``adv``: their advantages. At phi = phi_old the value is mean(A^) = 0 and
@@ -181,8 +188,7 @@ def post_update_surrogate(params: dict, episodes: Episodes, adv: torch.Tensor) -
     """
     n = policies.n_tasks(params)
     log_probs = policies.log_prob(params, per_task(episodes.obs, n), per_task(episodes.actions, n))
-    ratio = torch.exp(masked(log_probs.reshape(episodes.masks.shape) - episodes.log_probs, episodes.masks))
-    return masked(ratio * adv, episodes.masks).sum() / episodes.masks.sum()
+    return importance_weighted(log_probs.reshape(episodes.masks.shape), episodes.log_probs, adv, episodes.masks)
 
 
 def _n_tasks(env) -> int:
@@ -293,6 +299,68 @@ def reptile_rl_step(theta: dict, env, *, horizon: int, seed: int, inner_lr: floa
     return new, _path_metrics(path, time.perf_counter() - tic)
 
 
+def promp_inner_loss(params: dict, batch) -> torch.Tensor:
+    """ProMP's inner loss, to MINIMIZE: -sum_i mean_t rho_t A^_t, rho_t = pi_phi_i(a_t | s_t) / pi_old(a_t | s_t)
+    on task i's episodes (``importance_weighted`` to the policy that sampled them). At phi = pi_old's
+    parameters its gradient is the VPG step's and its Hessian the LVC one (H1 + H2, Rothfuss et al. 2019);
+    away from them the weights keep the inner step an estimate for the episodes actually sampled."""
+    episodes, adv = batch
+    return -_sum_over_tasks(importance_weighted, params, episodes, episodes.log_probs, adv, episodes.masks)
+
+
+def promp_rl_step(theta: dict, optimizer, env, *, horizon: int, seed: int, inner_lr: float = INNER_LR,
+                  inner_steps: int = 1, outer_steps: int = 5, clip: float = 0.3, inner_kl_weight: float = 5e-4,
+                  gamma: float = GAMMA, lam: float = LAM):
+    """One meta-iteration of ProMP, Proximal Meta-Policy Search (Rothfuss et al. 2019); updates theta in place.
+
+    Sample D_0, ..., D_k as MAML-RL does (their samplers pi_old,j are the policies phi_j,old), then take
+    ``outer_steps`` steps of ``optimizer`` (Adam over theta's leaves) on the same episodes, each maximizing
+
+        J(theta) = mean_i J^CLIP_i(phi_k,i(theta)) - eta * sum_{j<k} KL_j(theta),
+
+    where phi_{j+1} = phi_j - alpha grad ``promp_inner_loss`` on D_j (second order), J^CLIP_i is PPO's
+    clipped surrogate (``ppo_clip``, epsilon = ``clip``) of task i's post-update episodes with
+    rho_t = pi_phi_k(theta) / pi_old,k, and KL_j the mean KL(pi_old,j || pi_phi_j(theta)) over D_j's states,
+    the inner penalty that keeps the policies whose samples the inner steps use close to the samplers.
+    eta = ``inner_kl_weight``. Clipping replaces TRPO's constrained step, so the update is a few cheap
+    first-order steps. Returns metrics as in ``reptile_rl_step`` plus clip_objective (J^CLIP before
+    the first and after the last step) and inner_kl.
+    """
+    if check_steps("outer_steps", outer_steps) < 1:
+        raise ValueError(f"ProMP needs outer_steps >= 1 optimizer steps per meta-batch, got {outer_steps}")
+    inner_kl_weight = check_step_size("inner_kl_weight", inner_kl_weight)
+    path = sample_path(env, _repeat(detached(theta), _n_tasks(env)), inner_lr=inner_lr, inner_steps=inner_steps,
+                       horizon=horizon, seed=seed, gamma=gamma, lam=lam)
+    tic = time.perf_counter()
+    for step in range(outer_steps):
+        clipped, inner_kl = promp_objective(theta, path, inner_lr=inner_lr, clip=clip)
+        if step == 0:
+            before = clipped.item()
+        optimizer.zero_grad()
+        check_finite("the ProMP objective", -(clipped - inner_kl_weight * inner_kl)).backward()
+        optimizer.step()
+    clipped, inner_kl = promp_objective(theta, path, inner_lr=inner_lr, clip=clip)
+    return {**_path_metrics(path, time.perf_counter() - tic), "clip_objective_before": before,
+            "clip_objective_after": clipped.item(), "inner_kl": inner_kl.item()}
+
+
+def promp_objective(theta: dict, path: AdaptationPath, *, inner_lr: float = INNER_LR, clip: float = 0.3) -> tuple:
+    """(mean_i J^CLIP_i(phi_k,i(theta)), sum_{j<k} KL_j(theta)) of ``promp_rl_step`` on a sampled path.
+
+    At theta = theta_old every ratio is 1 and every KL has zero gradient, so the gradient of J^CLIP is
+    MAML-RL's meta-gradient with the LVC estimator (per-task means of the post-update surrogate).
+    """
+    n = policies.n_tasks(path.params[0])
+    phi, kls = _repeat(theta, n), []
+    for j, batch in enumerate(zip(path.episodes[:-1], path.advantages[:-1])):
+        kls.append(policies.kl(path.params[j], phi, per_task(batch[0].obs, n), per_task(batch[0].masks, n)))
+        phi = adapt(promp_inner_loss, phi, batch, lr=inner_lr)
+    post = path.episodes[-1]
+    clipped = _sum_over_tasks(partial(ppo_clip, clip=clip), phi, post, post.log_probs, path.advantages[-1],
+                              post.masks) / n
+    return clipped, torch.stack(kls).sum() if kls else torch.zeros(())
+
+
 class PolicyDistribution:
     """q(theta) = N(mu, diag(sigma^2)) over policy parameters, for probabilistic MAML-RL.
 
@@ -364,8 +432,10 @@ def pmaml_rl_step(dist: PolicyDistribution, optimizer, env, *, horizon: int, see
 
 
 def evaluate(init, tasks, *, make_env, adapt_steps: int, adapt_lr: float = INNER_LR, episodes_per_task: int,
-             horizon: int, seed: int, samples: int = 1, gamma: float = GAMMA, lam: float = LAM) -> torch.Tensor:
-    """Mean return after 0, 1, ..., K = ``adapt_steps`` VPG steps of size alpha = ``adapt_lr``, per task.
+             horizon: int, seed: int, samples: int = 1, gamma: float = GAMMA, lam: float = LAM,
+             later_adapt_lr=None) -> torch.Tensor:
+    """Mean return after 0, 1, ..., K = ``adapt_steps`` VPG steps, per task: the first of size alpha =
+    ``adapt_lr``, later ones of size ``later_adapt_lr`` (default alpha).
 
     ``init``: a policy dict theta, or a ``PolicyDistribution`` from which each task draws
     ``samples`` initializations (each adapted on its own episodes). Every (task, sample) pair runs
@@ -387,5 +457,5 @@ def evaluate(init, tasks, *, make_env, adapt_steps: int, adapt_lr: float = INNER
         raise ValueError(f"init must be a policy dict or a PolicyDistribution, got {type(init).__name__}")
     env = make_env([task for task in tasks for _ in range(samples)], episodes_per_task)
     path = sample_path(env, params, inner_lr=adapt_lr, inner_steps=adapt_steps, horizon=horizon, seed=seed,
-                       gamma=gamma, lam=lam)
+                       gamma=gamma, lam=lam, later_lr=later_adapt_lr)
     return path.returns().T.reshape(len(tasks), samples, adapt_steps + 1)

@@ -135,6 +135,19 @@ def vpg_inner_loss(log_probs, advantages, masks, *, estimator: str = "loglik") -
     return -_mean_over_steps(_magic(log_probs, masks, estimator) * normalized(advantages.detach(), masks), masks)
 
 
+def importance_weighted(log_probs, old_log_probs, advantages, masks) -> torch.Tensor:
+    """TRPO's surrogate (Schulman et al. 2015), to MAXIMIZE: mean over real steps of rho_t A_t with
+    rho_t = pi_theta(a_t | s_t) / pi_old(a_t | s_t) = exp(l_t - ⊥l_old_t), for episodes sampled by pi_old.
+
+    At theta = old its value is mean(A) and its gradient the policy gradient of pi_old's return; away
+    from it, an importance-sampled estimate of the improvement. ``old_log_probs`` and ``advantages``
+    are detached; no normalization happens inside.
+    """
+    masks = check_batch(masks, log_probs=log_probs, old_log_probs=old_log_probs, advantages=advantages)
+    ratio = torch.exp(masked(log_probs - old_log_probs.detach(), masks))
+    return _mean_over_steps(ratio * advantages.detach(), masks)
+
+
 def ppo_clip(log_probs, old_log_probs, advantages, masks, *, clip: float = 0.2) -> torch.Tensor:
     """PPO's clipped surrogate (Schulman et al. 2017), to MAXIMIZE; the outer objective of ProMP.
 

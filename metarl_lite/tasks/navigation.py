@@ -1,10 +1,10 @@
 """2D navigation (Finn, Abbeel, Levine 2017, Sec. 5.2 and Fig. 4): a point walks to a hidden goal.
 
 The agent sits at s in R^2, starting at s_0 = (0, 0). A task is a goal g ~ U[-0.5, 0.5]^2, written
-as the JSON-friendly dict ``{"goal": [x, y]}``. Each step the action a in R^2 is clipped to
-[-0.1, 0.1] per coordinate and moves the point,
+as the JSON-friendly dict ``{"goal": [x, y]}``. Each step the action a in R^2, a velocity command
+in normalized units, is clipped to [-1, 1] per coordinate and moves the point by at most 0.1,
 
-    s_{t+1} = s_t + clip(a_t, -0.1, 0.1),        r_t = -||s_{t+1} - g||_2,
+    s_{t+1} = s_t + 0.1 clip(a_t, -1, 1),        r_t = -||s_{t+1} - g||_2,
 
 and the episode terminates once |s_{t+1} - g| < 0.01 in both coordinates; otherwise it is cut at the
 horizon H = 100. The observation is the position s alone: the goal is never shown, so a policy
@@ -25,17 +25,19 @@ from gymnasium.vector.utils import batch_space
 
 ENV_ID = "metarl_lite/Navigation2D-v0"
 HORIZON = 100
-MAX_ACTION = 0.1  # actions are clipped to [-MAX_ACTION, MAX_ACTION] per coordinate
+MAX_SPEED = 0.1  # a step moves at most MAX_SPEED per coordinate: velocity MAX_SPEED * clip(a, -1, 1)
 GOAL_TOLERANCE = 0.01  # done when |s - g| < GOAL_TOLERANCE in both coordinates
 GOAL_RANGE = (-0.5, 0.5)  # goals ~ U[GOAL_RANGE]^2
 
 
 def single_spaces() -> tuple:
     """Fresh (observation, action) spaces of one episode (fresh: each seeds its own RNG).
-    H steps of at most 0.1 keep every coordinate of s within [-10, 10]."""
-    bound = HORIZON * MAX_ACTION
+    H steps of at most 0.1 keep every coordinate of s within [-10, 10]. Actions are normalized to
+    [-1, 1], as in the paper's experiments (rllab's ``normalize`` wrapper scaled them to the
+    velocity range [-0.1, 0.1]): a Gaussian policy's noise is then measured against the full range."""
+    bound = HORIZON * MAX_SPEED
     return (spaces.Box(-bound, bound, shape=(2,), dtype=np.float32),
-            spaces.Box(-MAX_ACTION, MAX_ACTION, shape=(2,), dtype=np.float32))
+            spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32))
 
 
 def sample_tasks(n: int, rng: np.random.Generator) -> list:
@@ -59,6 +61,11 @@ def check_task(task) -> np.ndarray:
     return goal
 
 
+def task_features(task) -> np.ndarray:
+    """What an oracle policy is told about the task: the goal [x, y]."""
+    return check_task(task)
+
+
 def check_actions(actions, shape: tuple) -> np.ndarray:
     """Actions as a float64 array of ``shape``, finite; a one-line error otherwise."""
     try:
@@ -74,10 +81,15 @@ def check_actions(actions, shape: tuple) -> np.ndarray:
     return actions
 
 
+def velocity(actions):
+    """The displacement 0.1 clip(a, -1, 1) of actions [..., 2] (NumPy arrays or torch tensors)."""
+    return MAX_SPEED * actions.clip(-1.0, 1.0)
+
+
 def move(position: np.ndarray, goal: np.ndarray, action: np.ndarray):
-    """One step for any leading shape [..., 2]: s' = s + clip(a, -0.1, 0.1), r = -||s' - g||,
+    """One step for any leading shape [..., 2]: s' = s + 0.1 clip(a, -1, 1), r = -||s' - g||,
     done = |s' - g| < 0.01 in both coordinates. Returns (s', r [...], done [...])."""
-    position = position + np.clip(action, -MAX_ACTION, MAX_ACTION)
+    position = position + velocity(action)
     offset = position - goal
     return position, -np.linalg.norm(offset, axis=-1), np.all(np.abs(offset) < GOAL_TOLERANCE, axis=-1)
 

@@ -1,0 +1,44 @@
+"""The oracle's view of a task family: the observation with the task parameter appended.
+
+The oracle baseline of Finn et al. 2017 is a policy that is told the task (the goal, the target
+velocity, ...): it needs no adaptation, so its return bounds what a meta-learner can reach.
+``OracleVecEnv`` wraps a task-major VectorEnv of any family and appends ``task_features(task)`` of
+each slot's task to every observation, s~_t = [s_t, f(task)]; dynamics and rewards are unchanged.
+"""
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import VectorEnv
+from gymnasium.vector.utils import batch_space
+
+
+class OracleVecEnv(VectorEnv):
+    """``env`` (slots task-major, ``env.tasks`` listed) whose observations also show the task."""
+
+    def __init__(self, env, task_features):
+        self.env = env
+        self.tasks, self.episodes_per_task = env.tasks, env.num_envs // len(env.tasks)
+        self.num_envs, self.metadata = env.num_envs, env.metadata
+        features = np.stack([np.asarray(task_features(task), dtype=np.float32).ravel() for task in env.tasks])
+        self._features = np.repeat(features, self.episodes_per_task, axis=0)  # [N, F], task-major like the slots
+        inner = env.single_observation_space
+        self.single_observation_space = spaces.Box(
+            np.concatenate([inner.low, np.full(features.shape[1], -np.inf, dtype=np.float32)]),
+            np.concatenate([inner.high, np.full(features.shape[1], np.inf, dtype=np.float32)]), dtype=np.float32)
+        self.single_action_space = env.single_action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = env.action_space
+
+    def _observe(self, observation):
+        return np.concatenate([np.asarray(observation, dtype=np.float32), self._features], axis=1)
+
+    def reset(self, *, seed=None, options=None):
+        observation, info = self.env.reset(seed=seed, options=options)
+        return self._observe(observation), info
+
+    def step(self, actions):
+        observation, *rest = self.env.step(actions)
+        return (self._observe(observation), *rest)
+
+    def close(self, **kwargs):
+        self.env.close(**kwargs)

@@ -1,0 +1,195 @@
+"""metarl_lite.rl.training and the CLI on RL tasks: configs, the oracle's view, run folders, resume after a
+kill, a non-finite step, and the evaluation protocol."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from metarl_lite import configs, runs
+from metarl_lite.cli import main
+from metarl_lite.rl import meta_rl, training
+from metarl_lite.tasks import navigation as nav
+from metarl_lite.tasks.oracle import OracleVecEnv
+
+TIMING = {"wall_seconds", "sample_seconds", "adapt_seconds", "outer_seconds"}
+
+
+def small(algo, **overrides):
+    """A seconds-sized nav2d run of ``algo``."""
+    return configs.make_config(algo, "nav2d", "quick", **{"meta_batch": 2, "episodes_per_task": 4, "hidden": (8,),
+                                                         "eval_tasks": 3, **overrides})
+
+
+def without_timing(path):
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in runs.read_metrics(path)]
+
+
+def test_rl_configs_round_trip_and_follow_the_paper():
+    for task in configs.RL_TASKS:
+        for algo in configs.ALGOS:
+            for name in configs.CONFIG_NAMES:
+                config = configs.make_config(algo, task, name)
+                assert configs.from_dict(json.loads(json.dumps(configs.to_dict(config)))) == config
+                assert (config.iterations == 0) == (algo == "random")
+    maml = configs.make_config("maml", "nav2d", "paper")
+    assert (maml.inner_lr, maml.inner_steps, maml.episodes_per_task, maml.meta_batch, maml.horizon, maml.max_kl,
+            maml.hidden, maml.iterations) == (0.5, 1, 20, 20, nav.HORIZON, 0.01, (64, 64), 200)
+    assert (maml.eval_tasks, maml.eval_episodes) == (40, 40)
+    assert configs.make_config("fomaml", "nav2d", "paper").first_order and not maml.first_order
+    for algo in configs.JOINT:  # no inner step, twice the tasks: MAML's budget of environment steps
+        joint = configs.make_config(algo, "nav2d", "paper")
+        assert joint.inner_steps == 0
+        assert joint.meta_batch * joint.episodes_per_task == (maml.inner_steps + 1) * maml.meta_batch * maml.episodes_per_task
+
+
+def test_bad_rl_config_input_gets_one_line_errors(capsys):
+    with pytest.raises(ValueError, match="--shots applies to regression tasks only"):
+        configs.make_config("maml", "nav2d", "quick", shots=5)
+    with pytest.raises(ValueError, match="meta_batch must be an integer >= 1"):
+        configs.make_config("maml", "nav2d", "quick", meta_batch=0)
+    assert main(["train", "--algo", "maml", "--task", "nav2d", "--shots", "5", "--out", "/nonexistent/x"]) == 2
+    assert "--shots applies to regression tasks only" in capsys.readouterr().err
+
+
+def test_the_oracle_sees_the_goal_and_nothing_else_changes():
+    tasks = nav.sample_tasks(3, np.random.default_rng(0))
+    plain, oracle = nav.make_vec_env(tasks, 2), OracleVecEnv(nav.make_vec_env(tasks, 2), nav.task_features)
+    assert oracle.single_observation_space.shape == (4,) and oracle.tasks == plain.tasks
+    (obs_p, _), (obs_o, _) = plain.reset(seed=1), oracle.reset(seed=1)
+    goals = np.repeat([t["goal"] for t in tasks], 2, axis=0)
+    actions = np.random.default_rng(1).uniform(-0.1, 0.1, (6, 2))
+    for t in range(3):
+        np.testing.assert_array_equal(obs_o, np.concatenate([obs_p, goals], axis=1).astype(np.float32))
+        (obs_p, *rest_p), (obs_o, *rest_o) = plain.step(actions), oracle.step(actions)
+        for a, b in zip(rest_p[:3], rest_o[:3]):
+            np.testing.assert_array_equal(a, b)
+    learner = training.make_learner(small("oracle"))
+    assert learner.theta["0.weight"].shape[1] == 4  # the policy reads [position, goal]
+
+
+@pytest.mark.parametrize("algo", ["maml", "fomaml", "reptile", "pmaml", "promp", "pretrain", "oracle"])
+def test_every_algorithm_trains_logs_and_resumes_exactly(algo, tmp_path, monkeypatch):
+    config = small(algo, iterations=4, checkpoint_every=2)
+    training.train(config, tmp_path / "whole", progress=False)
+    rows = without_timing(tmp_path / "whole")
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4]
+    assert all(np.isfinite(float(r["post_return"])) for r in rows)
+
+    # Interrupted during iteration 4: rows 1-3 are written, the last checkpoint is iteration 2's.
+    real_step, calls = training.LEARNERS[algo].step, []
+
+    def interrupted(self, env, seed):
+        calls.append(seed)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real_step(self, env, seed)
+
+    monkeypatch.setattr(training.LEARNERS[algo], "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(config, tmp_path / "split", progress=False)
+    assert len(runs.read_metrics(tmp_path / "split")) == 3
+    monkeypatch.setattr(training.LEARNERS[algo], "step", real_step)
+    training.train(config, tmp_path / "split", resume=True, progress=False)
+    assert without_timing(tmp_path / "split") == rows
+    whole, split = (torch.load(p / "checkpoint.pt", weights_only=True)["learner"] for p in (tmp_path / "whole",
+                                                                                            tmp_path / "split"))
+    for part, values in whole.items():
+        if part != "optimizer":
+            for k, v in values.items():
+                torch.testing.assert_close(split[part][k], v, rtol=0, atol=0)
+
+
+def test_a_non_finite_step_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    config = small("reptile", iterations=4, checkpoint_every=1)
+    real_step = meta_rl.reptile_rl_step
+    calls = []
+
+    def fails_at_the_third(theta, env, **kwargs):
+        calls.append(1)
+        new, metrics = real_step(theta, env, **kwargs)
+        if len(calls) == 3:
+            new = {k: torch.full_like(v, float("nan")) for k, v in new.items()}
+        return new, metrics
+
+    monkeypatch.setattr(meta_rl, "reptile_rl_step", fails_at_the_third)
+    with pytest.raises(FloatingPointError, match="after iteration 3 is not finite"):
+        training.train(config, tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert state["iteration"] == 2
+    assert all(torch.isfinite(v).all() for v in state["learner"]["theta"].values())
+    assert [int(r["iteration"]) for r in runs.read_metrics(tmp_path / "run")] == [1, 2]
+
+
+def test_killed_rl_training_process_resumes_to_the_uninterrupted_metrics(kill_and_resume):
+    """SIGKILL a real `metarl-lite train --task nav2d` after its first checkpoint, then --resume it."""
+    whole, split = kill_and_resume(["train", "--algo", "reptile", "--task", "nav2d", "--config", "quick"])
+    assert without_timing(split) == without_timing(whole)
+    assert len(without_timing(split)) == 20
+
+
+def test_evaluate_is_the_protocol_on_the_held_out_tasks(tmp_path):
+    config = small("maml", iterations=1)
+    training.train(config, tmp_path / "maml", progress=False)
+    learner = training.load_learner(tmp_path / "maml")
+    result = training.evaluate(learner, adapt_steps=2)
+    assert (result["metric"], result["tasks"], result["episodes_per_task"]) == ("return", 3, config.eval_episodes)
+    assert (result["adapt_lr"], result["later_adapt_lr"]) == (config.inner_lr, config.inner_lr / 2)
+    tasks = training.held_out_tasks(config, 3, training.TEST_SEED)
+    direct = meta_rl.evaluate(learner.theta, tasks, make_env=nav.make_vec_env, adapt_steps=2, adapt_lr=config.inner_lr,
+                              later_adapt_lr=config.inner_lr / 2, episodes_per_task=config.eval_episodes,
+                              horizon=nav.HORIZON, seed=training.TEST_SEED)[:, 0]
+    np.testing.assert_allclose(result["after_steps"], direct.mean(0).numpy(), atol=1e-3)
+    np.testing.assert_allclose(result["ci95"], 1.96 * direct.std(0).numpy() / np.sqrt(3), atol=1e-3)
+    assert result["seconds_per_iteration"] > 0
+
+
+def test_pretrain_and_random_adapt_with_the_best_step_size_of_the_grid(tmp_path):
+    config = small("random", iterations=0)
+    training.train(config, tmp_path / "random", progress=False)
+    result = training.evaluate(training.load_learner(tmp_path / "random"), adapt_steps=1)
+    grid = {float(k): v for k, v in result["adapt_lr_grid"].items()}
+    assert set(grid) == set(training.LR_GRID) and result["adapt_lr"] == max(grid, key=grid.get)
+
+
+def test_probabilistic_maml_reports_the_spread_of_its_sampled_initializations(tmp_path):
+    training.train(small("pmaml", iterations=1, eval_samples=3), tmp_path / "pmaml", progress=False)
+    result = training.evaluate(training.load_learner(tmp_path / "pmaml"), adapt_steps=1)
+    assert result["samples"] == 3 and len(result["spread"]) == 2 and all(s > 0 for s in result["spread"])
+
+
+def test_cli_trains_evaluates_and_plots_an_rl_run(tmp_path, capsys):
+    out = tmp_path / "oracle"
+    argv = ["train", "--algo", "oracle", "--task", "nav2d", "--config", "quick", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    assert main(["evaluate", str(out), "--adapt-steps", "1", "--tasks", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["metric"] == "return" and result["tasks"] == 2 and len(result["after_steps"]) == 2
+    assert result["adapt_lr"] == 0.0  # the oracle is told its task: nothing to adapt
+    assert json.loads((out / "evaluation.json").read_text()) == result
+    assert main(["plot", str(out), "--out", str(tmp_path / "p.png")]) == 0
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    assert main(["evaluate", str(out), "--shots", "5"]) == 2
+    assert "--shots applies to regression runs only" in capsys.readouterr().err
+    main(["train", "--algo", "random", "--task", "sinusoid", "--out", str(tmp_path / "sin"), "--quiet"])
+    assert main(["plot", str(out), str(tmp_path / "sin"), "--out", str(tmp_path / "q.png")]) == 2
+    assert "not both in one figure" in capsys.readouterr().err
+
+
+def test_cli_renders_a_run_folder_and_refuses_what_it_cannot_show(tmp_path, capsys):
+    run = tmp_path / "random"
+    assert main(["train", "--algo", "random", "--task", "halfcheetah-dir", "--out", str(run), "--quiet"]) == 0
+    assert main(["render", str(run), "--out", str(tmp_path / "cheetah.gif")]) == 0
+    assert "wrote" in capsys.readouterr().out and (tmp_path / "cheetah.gif").stat().st_size > 10_000
+    main(["train", "--algo", "random", "--task", "sinusoid", "--out", str(tmp_path / "sin"), "--quiet"])
+    cases = [(["render", str(run), "--task", "ant-dir"], "was trained on halfcheetah-dir, not --task ant-dir"),
+             (["render", str(tmp_path / "sin")], "render shows RL policies"),
+             (["render"], "name the task with --task"),
+             (["render", "--task", "nav2d"], "nav2d")]
+    capsys.readouterr()
+    for argv, message in cases:
+        assert main([*argv, "--out", str(tmp_path / "x.gif")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and "\n" not in err
+    assert not (tmp_path / "x.gif").exists()
