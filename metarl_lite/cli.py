@@ -36,7 +36,10 @@ def _train(args):
     config = configs.make_config(args.algo, args.task, args.config, seed=args.seed,
                                  **({"shots": args.shots} if args.shots is not None else {}))
     seed_everything(args.seed)
-    path = _runner(config.task).train(config, args.out, resume=args.resume, progress=not args.quiet)
+    options = {"workers": args.workers} if configs.is_rl(config.task) else {}
+    if args.workers != 1 and not options:
+        raise ValueError("--workers applies to RL tasks only")
+    path = _runner(config.task).train(config, args.out, resume=args.resume, progress=not args.quiet, **options)
     shots = f", {config.shots}-shot" if hasattr(config, "shots") else ""
     print(f"trained {config.algo} on {config.task} ({config.config}{shots}) -> {path}")
 
@@ -116,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, type=Path, help="run folder")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--workers", type=int, default=1,
+                       help="RL: sample in this many processes (the same run, faster on several cores)")
     train.set_defaults(func=_train)
 
     ev = sub.add_parser("evaluate", help="adapt on held-out tasks; writes DIR/evaluation.json")
@@ -149,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_counts(args):
-    for name in ("adapt_steps", "tasks", "shots"):
+    for name in ("adapt_steps", "tasks", "shots", "workers"):
         value = getattr(args, name, None)
         if value is not None and value < (0 if name == "adapt_steps" else 1):
             flag = "--" + name.replace("_", "-")

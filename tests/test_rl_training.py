@@ -193,3 +193,15 @@ def test_cli_renders_a_run_folder_and_refuses_what_it_cannot_show(tmp_path, caps
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err
     assert not (tmp_path / "x.gif").exists()
+
+
+def test_training_with_worker_processes_is_the_same_run(tmp_path, capsys):
+    config = configs.make_config("maml", "halfcheetah-dir", "quick", iterations=2, meta_batch=2, episodes_per_task=2,
+                                 hidden=(8,), horizon=10, eval_tasks=2)
+    training.train(config, tmp_path / "one", progress=False)
+    training.train(config, tmp_path / "two", progress=False, workers=2)
+    assert without_timing(tmp_path / "two") == without_timing(tmp_path / "one")
+    with pytest.raises(ValueError, match="use --workers 1"):
+        training.train(small("oracle"), tmp_path / "oracle", progress=False, workers=2)
+    assert main(["train", "--algo", "maml", "--task", "sinusoid", "--workers", "2", "--out", str(tmp_path / "s")]) == 2
+    assert "--workers applies to RL tasks only" in capsys.readouterr().err

@@ -17,6 +17,7 @@ not adapted (alpha = 0, as in the paper's test script): each "step" re-samples t
 
 import math
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from ..tasks import RL_FAMILIES
 from ..tasks.oracle import OracleVecEnv
 from . import meta_rl
 from .policies import init_policy
+from .sampler import SamplerPool
 
 TEST_SEED, VALIDATION_SEED = 20_170_309, 20_170_310  # held-out tasks, the same for every run
 LR_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
@@ -179,10 +181,23 @@ def _format(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def train(config, out, *, resume: bool = False, progress: bool = True):
+def _sampling_env_fn(config, workers: int, stack: ExitStack):
+    """``make_env`` of the run, in this process (workers = 1) or spread over a ``SamplerPool``."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if workers == 1:
+        return make_env_fn(config)
+    if config.algo == "oracle":
+        raise ValueError("the oracle samples in this process (its observations are extended here); use --workers 1")
+    return stack.enter_context(SamplerPool(config.task, workers)).make_vec_env
+
+
+def train(config, out, *, resume: bool = False, progress: bool = True, workers: int = 1):
     """Train ``config`` into run folder ``out``: config.json, metrics.csv (a row per meta-iteration) and
     checkpoint.pt (every ``checkpoint_every`` iterations and at the end). A non-finite parameter stops
-    the run with FloatingPointError before it is saved, so the last checkpoint stays good."""
+    the run with FloatingPointError before it is saved, so the last checkpoint stays good.
+    ``workers`` > 1 samples in that many processes (``rl.sampler.SamplerPool``): the same episodes,
+    so the same run, and not part of the config."""
     run = RunFolder(out, configs.to_dict(config), resume=resume)
     learner = make_learner(config)
     start, wall = 0, 0.0
@@ -191,27 +206,28 @@ def train(config, out, *, resume: bool = False, progress: bool = True):
         learner.load_state_dict(state["learner"])
         start, wall = state["iteration"], state["wall_seconds"]
     run.start_metrics([*BASE_COLUMNS, *learner.columns], start)
-    make_env = make_env_fn(config)
 
     def save(iteration):
         run.save_checkpoint({"iteration": iteration, "wall_seconds": wall, "learner": learner.state_dict()})
 
-    bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations,
-               desc=f"{config.algo} {config.task}", disable=not progress)
-    for iteration in bar:
-        tasks, seed = iteration_draws(config, iteration)
-        tic = time.perf_counter()
-        metrics = learner.step(make_env(tasks, config.episodes_per_task), seed)
-        wall += time.perf_counter() - tic
-        done = iteration + 1
-        learner.check(done)
-        for name in ("pre_return", "post_return"):
-            check_finite(f"the {name.replace('_', '-')} at iteration {done}", torch.tensor(metrics[name]))
-        run.append_metrics({"iteration": done, "wall_seconds": round(wall, 3),
-                            **{k: _format(metrics[k]) for k in (*BASE_COLUMNS[2:], *learner.columns)}})
-        bar.set_postfix(pre=f"{metrics['pre_return']:.1f}", post=f"{metrics['post_return']:.1f}")
-        if done % config.checkpoint_every == 0 or done == config.iterations:
-            save(done)
+    with ExitStack() as stack:
+        make_env = _sampling_env_fn(config, workers, stack)
+        bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations,
+                   desc=f"{config.algo} {config.task}", disable=not progress)
+        for iteration in bar:
+            tasks, seed = iteration_draws(config, iteration)
+            tic = time.perf_counter()
+            metrics = learner.step(make_env(tasks, config.episodes_per_task), seed)
+            wall += time.perf_counter() - tic
+            done = iteration + 1
+            learner.check(done)
+            for name in ("pre_return", "post_return"):
+                check_finite(f"the {name.replace('_', '-')} at iteration {done}", torch.tensor(metrics[name]))
+            run.append_metrics({"iteration": done, "wall_seconds": round(wall, 3),
+                                **{k: _format(metrics[k]) for k in (*BASE_COLUMNS[2:], *learner.columns)}})
+            bar.set_postfix(pre=f"{metrics['pre_return']:.1f}", post=f"{metrics['post_return']:.1f}")
+            if done % config.checkpoint_every == 0 or done == config.iterations:
+                save(done)
     if config.iterations == 0 and state is None:
         save(0)
     return run.path
