@@ -74,8 +74,11 @@ class PolicyLearner:
         self.theta = {k: v.clone().requires_grad_() for k, v in state["theta"].items()}
 
     def check(self, iteration: int) -> None:
-        for name, value in self.state_dict()["theta"].items():
-            check_finite(f"policy parameter {name} after iteration {iteration}", value)
+        """Stop on a NaN or Inf in any saved parameter (theta; mu and log_sigma), before it is saved."""
+        for part, values in self.state_dict().items():
+            if part != "optimizer":
+                for name, value in values.items():
+                    check_finite(f"{part} {name} after iteration {iteration}", value)
 
 
 class TRPOLearner(PolicyLearner):
@@ -156,11 +159,6 @@ class PMAMLLearner(PolicyLearner):
                 for k, v in saved.items():
                     mine[k].copy_(v)
         self.optimizer.load_state_dict(state["optimizer"])
-
-    def check(self, iteration: int) -> None:
-        for part in ("mu", "log_sigma"):
-            for name, value in self.state_dict()[part].items():
-                check_finite(f"{part} of {name} after iteration {iteration}", value)
 
 
 LEARNERS = {"maml": TRPOLearner, "fomaml": TRPOLearner, "pretrain": TRPOLearner, "oracle": TRPOLearner,

@@ -23,6 +23,8 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from .actions import check_actions
+
 ENV_ID = "metarl_lite/Navigation2D-v0"
 HORIZON = 100
 MAX_SPEED = 0.1  # a step moves at most MAX_SPEED per coordinate: velocity MAX_SPEED * clip(a, -1, 1)
@@ -64,21 +66,6 @@ def check_task(task) -> np.ndarray:
 def task_features(task) -> np.ndarray:
     """What an oracle policy is told about the task: the goal [x, y]."""
     return check_task(task)
-
-
-def check_actions(actions, shape: tuple) -> np.ndarray:
-    """Actions as a float64 array of ``shape``, finite; a one-line error otherwise."""
-    try:
-        actions = np.asarray(actions, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"actions must be numbers of shape {shape}, got {type(actions).__name__}") from None
-    if actions.shape != shape:
-        raise ValueError(f"actions must have shape {shape}, got {actions.shape}")
-    finite = np.isfinite(actions).reshape(-1, 2).all(axis=1)
-    if not finite.all():
-        where = "" if actions.ndim == 1 else f" in slot {int(np.flatnonzero(~finite)[0])}"
-        raise ValueError(f"actions must be finite, got {actions.reshape(-1, 2)[~finite][0].tolist()}{where}")
-    return actions
 
 
 def velocity(actions):
