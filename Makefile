@@ -51,6 +51,7 @@ site: setup
 bench: setup
 	$(PY) benchmarks/meta_batch.py
 	$(PY) benchmarks/sampler.py
+	$(PY) benchmarks/meta_iteration.py
 
 # Regenerate results/ with the CLI (hours: run in the background; each run resumes with --resume).
 reproduce: setup

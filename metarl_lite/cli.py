@@ -6,7 +6,8 @@
     metarl-lite evaluate results/nav2d/maml --adapt-steps 3 --json
     metarl-lite plot results/sinusoid/maml_5shot results/sinusoid/pretrain_5shot --out curves.png
     metarl-lite table results/sinusoid --update-readme README.md
-    metarl-lite render results/halfcheetah-dir/maml --out cheetah.mp4
+    metarl-lite render results/halfcheetah-dir/maml --adapt-steps 2 --out cheetah.mp4
+    metarl-lite demo --out demo
 """
 
 import argparse
@@ -36,9 +37,10 @@ def _train(args):
     config = configs.make_config(args.algo, args.task, args.config, seed=args.seed,
                                  **({"shots": args.shots} if args.shots is not None else {}))
     seed_everything(args.seed)
-    options = {"workers": args.workers} if configs.is_rl(config.task) else {}
-    if args.workers != 1 and not options:
-        raise ValueError("--workers applies to RL tasks only")
+    options = {"workers": args.workers, "threads": args.threads} if configs.is_rl(config.task) else {}
+    for flag in ("workers", "threads"):
+        if getattr(args, flag) != 1 and not options:
+            raise ValueError(f"--{flag} applies to RL tasks only")
     path = _runner(config.task).train(config, args.out, resume=args.resume, progress=not args.quiet, **options)
     shots = f", {config.shots}-shot" if hasattr(config, "shots") else ""
     print(f"trained {config.algo} on {config.task} ({config.config}{shots}) -> {path}")
@@ -77,11 +79,11 @@ def _plot(args):
 
 
 def _render(args):
-    from .render import render_policy
+    from .render import render_grid, render_policy
 
-    params, task = None, args.task
+    learner, task = None, args.task
     if args.run is not None:
-        from .rl import training
+        from .rl import policies, training
 
         config = configs.from_dict(read_config(args.run))
         if not configs.is_rl(config.task):
@@ -90,12 +92,34 @@ def _render(args):
             raise ValueError(f"{args.run} was trained on {config.task}, not --task {task}")
         if config.algo == "oracle":
             raise ValueError("an oracle policy observes its task; render shows policies of the plain observation")
-        init, task = training.load_learner(args.run).init, config.task
-        params = init if isinstance(init, dict) else init.mu  # probabilistic MAML: the mean initialization
+        learner, task = training.load_learner(args.run), config.task
     if task is None:
         raise ValueError("name the task with --task (or give a run folder)")
+    if args.adapt_steps:
+        if learner is None:
+            raise ValueError("--adapt-steps adapts a trained policy; give a run folder")
+        shown = training.held_out_tasks(learner.config, 1, args.seed)
+        path = training.adapt(learner, shown, adapt_steps=args.adapt_steps, seed=args.seed)
+        (before,), (after,) = (policies.unstack(phi) for phi in (path.params[0], path.params[-1]))
+        result = render_grid(task, [[(before, shown[0], "before"), (after, shown[0], f"after {args.adapt_steps} steps")]],
+                             args.out, seed=args.seed)
+        print(f"wrote {result['path']}: task {shown[0]}, before | after {args.adapt_steps} steps; episode return "
+              f"{result['returns'][0][0]:.1f} | {result['returns'][0][1]:.1f} (mean over "
+              f"{learner.config.eval_episodes} episodes: {path.returns()[0, 0]:.1f} | {path.returns()[-1, 0]:.1f})")
+        return
+    params = None
+    if learner is not None:
+        params = learner.init if isinstance(learner.init, dict) else learner.init.mu  # pmaml: the mean init
     result = render_policy(task, params, args.out, seed=args.seed)
     print(f"wrote {result['path']}: {result['steps']} steps of task {result['task']}, return {result['return']:.1f}")
+
+
+def _demo(args):
+    from .demo import run_demo
+
+    seed_everything(0)
+    run_demo(args.out, run=args.run, adapt_steps=args.adapt_steps, episodes=args.episodes,
+             nav2d_iterations=args.nav2d_iterations, progress=not args.quiet)
 
 
 def _table(args):
@@ -121,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--workers", type=int, default=1,
                        help="RL: sample in this many processes (the same run, faster on several cores)")
+    train.add_argument("--threads", type=int, default=1,
+                       help="RL: torch threads of the adaptation and outer step (2 on 2 cores with --workers 2 "
+                            "halves the TRPO step; the last bits of the results then differ from 1 thread)")
     train.set_defaults(func=_train)
 
     ev = sub.add_parser("evaluate", help="adapt on held-out tasks; writes DIR/evaluation.json")
@@ -144,7 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--task", choices=configs.RL_TASKS, help="the task family (default: the run's)")
     render.add_argument("--out", required=True, type=Path, help="FILE.mp4 or FILE.gif")
     render.add_argument("--seed", type=int, default=0, help="draws the task and the episode")
+    render.add_argument("--adapt-steps", type=int, default=0,
+                        help="show the run's policy before | after this many policy-gradient steps on the task")
     render.set_defaults(func=_render)
+
+    demo = sub.add_parser("demo", help="a few minutes of fast adaptation: HalfCheetahDir both ways, then nav2d training")
+    demo.add_argument("--out", type=Path, default=Path("demo"), help="folder for the figure, the video and the run")
+    demo.add_argument("--run", type=Path, default=Path("results/halfcheetah-dir/maml"), help="the MAML run to adapt")
+    demo.add_argument("--adapt-steps", type=int, default=2)
+    demo.add_argument("--episodes", type=int, default=20, help="episodes per adaptation step")
+    demo.add_argument("--nav2d-iterations", type=int, default=20)
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.set_defaults(func=_demo)
 
     table = sub.add_parser("table", help="markdown table of the evaluated runs under a results folder")
     table.add_argument("root", type=Path)
@@ -154,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_counts(args):
-    for name in ("adapt_steps", "tasks", "shots", "workers"):
+    for name in ("adapt_steps", "tasks", "shots", "workers", "threads", "episodes", "nav2d_iterations"):
         value = getattr(args, name, None)
         if value is not None and value < (0 if name == "adapt_steps" else 1):
             flag = "--" + name.replace("_", "-")

@@ -10,6 +10,7 @@ ball and AntDir its direction as a row of red beads from the origin.
     rollout = rollout_frames("halfcheetah-vel", params, task={"velocity": 1.5})
     html_video(rollout.frames, rollout.fps)            # in a notebook
     render_policy("ant-goal", None, "ant.mp4")         # what `metarl-lite render` calls
+    render_grid("halfcheetah-dir", [[(before, task, "before"), (after, task, "after 1 step")]], "adapt.mp4")
 """
 
 import base64
@@ -140,6 +141,45 @@ def gif(frames, fps: float):
     return Image(data=encode(frames, fps, ".gif"), format="gif")
 
 
+def tiled(grid) -> list:
+    """The frames of a grid (rows) of ``(Rollout, label)`` played together: each panel labelled in its
+    corner, and a rollout that ended early holds its last frame."""
+    from PIL import Image, ImageDraw
+
+    length = max(len(rollout.frames) for row in grid for rollout, _ in row)
+
+    def panel(rollout, label, t):
+        image = Image.fromarray(rollout.frames[min(t, len(rollout.frames) - 1)])
+        ImageDraw.Draw(image).text((8, 6), label, fill=(255, 255, 255))
+        return np.asarray(image)
+
+    return [np.concatenate([np.concatenate([panel(r, label, t) for r, label in row], axis=1) for row in grid])
+            for t in range(length)]
+
+
+def render_grid(task_name: str, grid, out_path, *, seed: int = 0, width: int = 480, height: int = 320) -> dict:
+    """Write one video of several policies side by side: ``grid`` is rows of ``(params, task, label)``
+    (e.g. a row per task with the policy before and after adaptation), every episode with ``seed``.
+
+    Returns {"path", "frames", "fps", "returns"}: "returns" has the grid's shape, each episode's sum_t r_t.
+    """
+    out_path = _video_path(out_path)
+    rollouts = [[(rollout_frames(task_name, params, task=task, seed=seed, width=width, height=height), label)
+                 for params, task, label in row] for row in grid]
+    frames, fps = tiled(rollouts), rollouts[0][0][0].fps
+    out_path.write_bytes(encode(frames, fps, out_path.suffix.lower()))
+    return {"path": str(out_path), "frames": len(frames), "fps": fps,
+            "returns": [[rollout.episode_return for rollout, _ in row] for row in rollouts]}
+
+
+def _video_path(out_path) -> Path:
+    out_path = Path(out_path)
+    if out_path.suffix.lower() not in FORMATS:
+        raise ValueError(f"--out must end in {' or '.join(FORMATS)}, got {str(out_path)!r}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    return out_path
+
+
 def render_policy(task_name: str, params, out_path, *, task=None, seed: int = 0, width: int = 480, height: int = 320,
                   horizon: int | None = None, shadows: bool = False) -> dict:
     """Write a video of ``params`` (None: an untrained policy) on ``task`` to ``out_path``, mp4 or gif by suffix.
@@ -147,12 +187,9 @@ def render_policy(task_name: str, params, out_path, *, task=None, seed: int = 0,
     Returns {"path", "task", "steps", "frames", "fps", "return"}: what was written and the episode's
     return sum_t r_t. The task defaults to the family's task drawn with ``seed`` (see ``rollout_frames``).
     """
-    out_path = Path(out_path)
-    if out_path.suffix.lower() not in FORMATS:
-        raise ValueError(f"--out must end in {' or '.join(FORMATS)}, got {str(out_path)!r}")
+    out_path = _video_path(out_path)
     rollout = rollout_frames(task_name, params, task=task, seed=seed, width=width, height=height, horizon=horizon,
                              shadows=shadows)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_bytes(encode(rollout.frames, rollout.fps, out_path.suffix.lower()))
     return {"path": str(out_path), "task": rollout.task, "steps": len(rollout.rewards), "frames": len(rollout.frames),
             "fps": rollout.fps, "return": rollout.episode_return}

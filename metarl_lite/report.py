@@ -36,14 +36,22 @@ def markers(root) -> tuple:
 
 
 def _evaluation(folder: Path):
-    """evaluation.json of a finished run, else None (with the training progress for the row)."""
+    """(evaluation.json, note) of a run: the note is "" for a finished run; an unfinished one has
+    no evaluation (note: its training progress) unless its checkpoint was evaluated, which says
+    at which iteration (RL runs, e.g. "at iteration 230 of 500")."""
     config = read_config(folder)
     rows = read_metrics(folder) if (folder / "metrics.csv").exists() else []
     done = int(rows[-1]["iteration"]) if rows else 0
     file = folder / "evaluation.json"
-    if not file.exists() or done < config["iterations"]:
-        return None, f"training: {done} of {config['iterations']} iterations"
-    return json.loads(file.read_text()), ""
+    result = json.loads(file.read_text()) if file.exists() else None
+    evaluated = result.get("iteration", done) if result is not None else None  # older files: the finished run
+    if result is not None and done >= config["iterations"] and evaluated >= config["iterations"]:
+        return result, ""
+    if result is not None and "iteration" in result:
+        return result, f"at iteration {evaluated} of {config['iterations']}"
+    if done >= config["iterations"]:
+        return None, f"not evaluated yet: metarl-lite evaluate {folder}"
+    return None, f"training: {done} of {config['iterations']} iterations"
 
 
 def _regression_row(folder: Path) -> str:
@@ -66,6 +74,7 @@ def _rl_row(folder: Path, ours: dict) -> str:
     result, progress = _evaluation(folder)
     if result is None:
         return f"| `{folder.name}` | | {progress} | | | | | | |"
+    name = f"`{folder.name}` ({progress})" if progress else f"`{folder.name}`"
     cells = [f"{m:.1f} ± {h:.1f}" for m, h in zip(result["after_steps"], result["ci95"])][:4]
     cells += [""] * (4 - len(cells))
     paper = PAPER_RL.get(config["task"], {})
@@ -76,7 +85,7 @@ def _rl_row(folder: Path, ours: dict) -> str:
         if config["algo"] in paper and "random" in paper and "oracle" in paper and len(paper[config["algo"]]) > 1:
             score += f" ({_score(paper[config['algo']][1], paper['random'][0], paper['oracle'][0])})"
     seconds = result.get("seconds_per_iteration", "")
-    return f"| `{folder.name}` | {result['adapt_lr']:g} | {' | '.join(cells)} | {reference} | {score} | {seconds} |"
+    return f"| {name} | {result['adapt_lr']:g} | {' | '.join(cells)} | {reference} | {score} | {seconds} |"
 
 
 def results_table(root) -> str:
@@ -91,8 +100,8 @@ def results_table(root) -> str:
         return "\n".join(header + [_regression_row(p) for p in folders])
     ours = {}  # R_random,0 and R_oracle of our own finished runs, for the normalized score
     for p in folders:
-        result, _ = _evaluation(p)
-        if result is not None and configs[p]["algo"] in ("random", "oracle"):
+        result, progress = _evaluation(p)
+        if result is not None and not progress and configs[p]["algo"] in ("random", "oracle"):
             ours[configs[p]["algo"]] = result["after_steps"][0]
     header = ["| run | alpha | return after 0 steps | 1 step | 2 steps | 3 steps | paper (0 / 1 / 2 / 3) "
               "| score after 1 step (paper) | s / iteration |",

@@ -13,6 +13,9 @@ Each widget is an ``ipywidgets.interactive`` over a pure function that the tests
 - :func:`adapted_trajectories` -- the walks of a 2D-navigation policy toward several goals before
   and after k VPG steps of size alpha (MAML-RL's inner loop, :func:`metarl_lite.rl.meta_rl.sample_path`);
   :func:`navigation_widget` draws them with sliders for alpha (log scale) and k.
+- :func:`mujoco_adaptation` -- the return of a MuJoCo run's policy on several tasks after 0..K VPG
+  steps (the evaluation protocol, :func:`metarl_lite.rl.training.adapt`);
+  :func:`mujoco_adaptation_widget` draws it with sliders for alpha (log scale) and K.
 
 The interactive's callback returns the pure result (kept in ``widget.result``) and puts the figure
 into ``widget.out`` as a PNG, which works the same in JupyterLab and in a headless test.
@@ -30,7 +33,7 @@ from .meta import adapt
 from .meta._checks import check_step_size, check_steps
 from .nn import mlp, mse_loss
 from .regression import adaptation_losses
-from .rl import meta_rl, policies
+from .rl import meta_rl, policies, training
 from .tasks import navigation
 
 GRID_POINTS = 200  # points of the dense grid on which functions are drawn and the query MSE is taken
@@ -155,6 +158,18 @@ class FigureInteractive(ipywidgets.interactive):
         return result
 
 
+def step_size_and_steps_widget(draw, *, lr: float, steps: int, max_steps: int, log10_range=(-3, 0),
+                               lr_name: str = "lr", steps_label: str = "k") -> FigureInteractive:
+    """A ``FigureInteractive`` over ``draw(<lr_name>, steps)`` with a log-scale slider for the step size
+    alpha (10 ** log10_range) and one for the number of steps (0 .. max_steps): the course's widgets."""
+    return FigureInteractive(
+        draw,
+        **{lr_name: ipywidgets.FloatLogSlider(value=lr, base=10, min=log10_range[0], max=log10_range[1], step=0.1,
+                                              description="alpha")},
+        steps=ipywidgets.IntSlider(value=steps, min=0, max=max_steps, description=f"{steps_label} (steps)"),
+    )
+
+
 def adaptation_widget(params_by_name: dict, task, *, lr: float = 0.01, steps: int = 1, shots: int = 5,
                       seed: int = 0, max_steps: int = 20) -> ipywidgets.interactive:
     """Sliders for the inner step size alpha (log scale) and the number of steps k; redraws
@@ -175,11 +190,7 @@ def adaptation_widget(params_by_name: dict, task, *, lr: float = 0.01, steps: in
         plot_adapted_fits(ax, fits, title=f"K = {shots} shots, alpha = {lr:.3g}, k = {steps} steps")
         return fits, fig
 
-    return FigureInteractive(
-        draw,
-        lr=ipywidgets.FloatLogSlider(value=lr, base=10, min=-4, max=0, step=0.1, description="alpha"),
-        steps=ipywidgets.IntSlider(value=steps, min=0, max=max_steps, description="k (steps)"),
-    )
+    return step_size_and_steps_widget(draw, lr=lr, steps=steps, max_steps=max_steps, log10_range=(-4, 0))
 
 
 def platipus_samples(model, task, *, shots: int, n_samples: int, seed: int) -> dict:
@@ -315,8 +326,73 @@ def navigation_widget(theta: dict, goals, *, inner_lr: float = 0.1, steps: int =
         fig.tight_layout()
         return drawn, fig
 
-    return FigureInteractive(
-        draw,
-        inner_lr=ipywidgets.FloatLogSlider(value=inner_lr, base=10, min=-3, max=0.5, step=0.1, description="alpha"),
-        steps=ipywidgets.IntSlider(value=steps, min=0, max=max_steps, description="k (steps)"),
-    )
+    return step_size_and_steps_widget(draw, lr=inner_lr, steps=steps, max_steps=max_steps, log10_range=(-3, 0.5),
+                                      lr_name="inner_lr")
+
+
+def _task_label(task: dict) -> str:
+    """A short legend entry for an RL task dict: ``direction -1``, ``velocity 1.3``, ``goal [0.1, -0.2]``."""
+    return ", ".join(f"{key} {value:g}" if isinstance(value, (int, float)) else f"{key} {value}"
+                     for key, value in task.items())
+
+
+def mujoco_adaptation(learner, tasks, *, lr: float, steps: int, seed: int = 0, episodes_per_task=None) -> dict:
+    """The mean return of each of ``tasks`` after 0, 1, ..., K VPG steps from a run's policy.
+
+    ``learner`` comes from :func:`metarl_lite.rl.training.load_learner` (any RL run; or
+    ``training.make_learner(config)`` for an untrained one), ``tasks`` are task dicts of its family.
+    The steps follow the evaluation protocol (:func:`metarl_lite.rl.training.adapt`): the first of
+    size alpha = ``lr``, the later ones of size alpha / 2, each on ``episodes_per_task`` fresh episodes
+    per task (default: the run's ``eval_episodes``) of the run's horizon H. The pre-update episodes
+    depend on ``seed`` alone, not on alpha or K.
+
+    Returns a dict: ``returns`` [K + 1, n_tasks] (row j: the mean return sum_t r_t of the episodes
+    sampled with phi_j), ``labels`` (one per task), ``lr`` and ``later_lr`` (the step sizes taken),
+    ``episodes_per_task``.
+    """
+    tasks = list(tasks)
+    if not tasks:
+        raise ValueError("tasks is empty; pass e.g. [{'direction': -1}, {'direction': 1}]")
+    episodes_per_task = episodes_per_task or learner.config.eval_episodes
+    path = training.adapt(learner, tasks, adapt_steps=steps, adapt_lr=lr, seed=seed,
+                          episodes_per_task=episodes_per_task)
+    return {"returns": path.returns().numpy(), "labels": [_task_label(task) for task in tasks], "lr": float(lr),
+            "later_lr": training.LATER_STEP_FACTOR * float(lr), "episodes_per_task": episodes_per_task}
+
+
+def plot_mujoco_adaptation(ax, drawn: dict, title: str = "") -> None:
+    """Draw :func:`mujoco_adaptation`'s output: the return against the number of steps, a line per
+    task and the mean over tasks (black, dashed)."""
+    returns = drawn["returns"]
+    steps = np.arange(len(returns))
+    for column, label in zip(returns.T, drawn["labels"]):
+        ax.plot(steps, column, marker="o", label=label)
+    if returns.shape[1] > 1:
+        ax.plot(steps, returns.mean(1), color="black", linestyle="--", marker="s", label="mean over tasks")
+    ax.set_xticks(steps)
+    ax.set_xlabel("VPG steps at test time (alpha, then alpha / 2)")
+    ax.set_ylabel(f"mean return over {drawn['episodes_per_task']} episodes")
+    ax.set_title(title)
+    _legend_below(ax)
+
+
+def mujoco_adaptation_widget(learner, tasks, *, lr=None, steps: int = 1, seed: int = 0, max_steps: int = 3,
+                             episodes_per_task=None) -> ipywidgets.interactive:
+    """Sliders for the step size alpha (log scale; default the run's inner step size) and the number
+    of VPG steps K; redraws :func:`mujoco_adaptation` of ``learner``'s policy on ``tasks``.
+
+    ``widget.children`` is [alpha slider, K slider, output]; ``widget.result`` is the current
+    :func:`mujoco_adaptation` dict. Each redraw samples (K + 1) * ``episodes_per_task`` episodes per task.
+    """
+    tasks = list(tasks)
+    if not tasks:
+        raise ValueError("tasks is empty; pass e.g. [{'direction': -1}, {'direction': 1}]")
+    lr = learner.config.inner_lr if lr is None else lr
+
+    def draw(lr, steps):
+        drawn = mujoco_adaptation(learner, tasks, lr=lr, steps=steps, seed=seed, episodes_per_task=episodes_per_task)
+        fig, ax = plt.subplots(figsize=(7, 4))
+        plot_mujoco_adaptation(ax, drawn, title=f"{learner.config.task}: alpha = {lr:.3g}, K = {steps} steps")
+        return drawn, fig
+
+    return step_size_and_steps_widget(draw, lr=lr, steps=steps, max_steps=max_steps, steps_label="K")

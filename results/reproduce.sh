@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate results/ with the CLI: every method with the `paper` config, evaluated, plotted, tabulated.
 # Each run resumes where it stopped (--resume), so this script can be re-run after an interruption.
-# Usage: bash results/reproduce.sh [sinusoid] [nav2d]   (default: both; two runs at a time on two cores)
+# Usage: bash results/reproduce.sh [sinusoid] [nav2d] [halfcheetah-dir] [halfcheetah-vel]
+#        (default: all four; two runs at a time on two cores; the HalfCheetah runs take days on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin/metarl-lite
@@ -38,11 +39,29 @@ nav2d() {
   $BIN table results/nav2d --update-readme README.md
 }
 
+mujoco() {  # task: MAML and the baselines (paper Fig. 5); on HalfCheetahDir also Reptile, pmaml and ProMP
+  local task=$1
+  lane() {
+    for algo in "$@"; do
+      $BIN train --algo "$algo" --task "$task" --config paper --out "results/$task/$algo" --resume --quiet
+      $BIN evaluate "results/$task/$algo" --adapt-steps 3 --tasks 40 --json
+    done
+  }
+  local more=()
+  [[ $task == halfcheetah-dir ]] && more=(reptile pmaml promp)
+  lane maml oracle &
+  lane random pretrain "${more[@]}" &
+  wait
+  $BIN plot results/"$task"/*/ --out "results/$task/$task.png"
+  $BIN table "results/$task" --update-readme README.md
+}
+
 tasks=("$@")
-(( $# )) || tasks=(sinusoid nav2d)
+(( $# )) || tasks=(sinusoid nav2d halfcheetah-dir halfcheetah-vel)
 for task in "${tasks[@]}"; do
   case $task in
     sinusoid | nav2d) $task ;;
-    *) echo "unknown task $task; choose sinusoid or nav2d" >&2; exit 2 ;;
+    halfcheetah-dir | halfcheetah-vel) mujoco "$task" ;;
+    *) echo "unknown task $task; choose sinusoid, nav2d, halfcheetah-dir or halfcheetah-vel" >&2; exit 2 ;;
   esac
 done

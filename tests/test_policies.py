@@ -179,3 +179,11 @@ def test_bad_input_gets_one_line_error():
             call()
         assert "\n" not in str(info.value)
     assert math.isfinite(policies.entropy(params).item())
+
+
+def test_unstack_inverts_stack_and_refuses_one_policy():
+    thetas = [policies.init_policy(3, 2, hidden=(4,), seed=s) for s in range(3)]
+    for got, want in zip(policies.unstack(policies.stack(thetas)), thetas, strict=True):
+        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+    with pytest.raises(ValueError, match="unstack needs per-task parameters"):
+        policies.unstack(thetas[0])

@@ -44,14 +44,20 @@ def test_rl_table_scores_against_our_random_and_oracle_runs(tmp_path):
     unfinished = configs.make_config("fomaml", "nav2d", "quick", iterations=0, eval_tasks=2)
     training.train(unfinished, tmp_path / "fomaml", progress=False)
     (tmp_path / "fomaml" / "config.json").write_text(json.dumps({**configs.to_dict(unfinished), "iterations": 7}))
+    partial = configs.make_config("reptile", "nav2d", "quick", iterations=0, eval_tasks=2)
+    training.train(partial, tmp_path / "reptile", progress=False)  # an evaluated checkpoint of an unfinished run
+    (tmp_path / "reptile" / "config.json").write_text(json.dumps({**configs.to_dict(partial), "iterations": 9}))
+    (tmp_path / "reptile" / "evaluation.json").write_text(json.dumps({**evaluation, "iteration": 0}))
     lines = report.results_table(tmp_path).splitlines()
-    assert [line.split("|")[1].strip() for line in lines[2:]] == ["`maml`", "`fomaml`", "`random`", "`oracle`"]
+    assert [line.split("|")[1].strip() for line in lines[2:]] == [
+        "`maml`", "`fomaml`", "`reptile` (at iteration 0 of 9)", "`random`", "`oracle`"]
     maml_score = (-12.0 + 80.0) / (-4.0 + 80.0)
     paper_score = (-11.7 + 82.7) / (-2.29 + 82.7)
     assert lines[2] == (f"| `maml` | 0.1 | -40.0 ± 1.0 | -12.0 ± 2.0 |  |  | -40.4 / -11.7 / -3.3 / -3.2 "
                         f"| {maml_score:.2f} ({paper_score:.2f}) |  |")
     assert lines[3] == "| `fomaml` | | training: 0 of 7 iterations | | | | | | |"
-    assert lines[5] == "| `oracle` | 0.1 | -4.0 ± 1.0 | -4.0 ± 2.0 |  |  | -2.29 | 1.00 |  |"
+    assert lines[4].startswith("| `reptile` (at iteration 0 of 9) | 0.1 | -40.0 ± 1.0 | -12.0 ± 2.0 |")
+    assert lines[6] == "| `oracle` | 0.1 | -4.0 ± 1.0 | -4.0 ± 2.0 |  |  | -2.29 | 1.00 |  |"
 
 
 def test_update_readme_rewrites_only_the_table(tmp_path):
@@ -65,3 +71,13 @@ def test_update_readme_rewrites_only_the_table(tmp_path):
     assert report.readme_table(readme, tmp_path / "results") == report.results_table(tmp_path / "results")
     with pytest.raises(ValueError, match="no results markers"):
         report.readme_table(readme, tmp_path / "elsewhere")
+
+
+def test_an_evaluated_checkpoint_stays_marked_after_the_run_finishes(tmp_path):
+    config = configs.make_config("pretrain", "nav2d", "quick", iterations=2, meta_batch=2, episodes_per_task=2,
+                                 hidden=(8,), eval_tasks=2)
+    training.train(config, tmp_path / "pretrain", progress=False)
+    evaluation = {"metric": "return", "tasks": 2, "adapt_lr": 0.1, "after_steps": [-40.0, -30.0], "ci95": [1.0, 1.0]}
+    for iteration, name in ((1, "`pretrain` (at iteration 1 of 2)"), (2, "`pretrain`")):
+        (tmp_path / "pretrain" / "evaluation.json").write_text(json.dumps({**evaluation, "iteration": iteration}))
+        assert report.results_table(tmp_path).splitlines()[2].split("|")[1].strip() == name

@@ -3,6 +3,8 @@ kill, a non-finite step, and the evaluation protocol."""
 
 import json
 
+import imageio.v3 as iio
+
 import numpy as np
 import pytest
 import torch
@@ -182,10 +184,16 @@ def test_cli_renders_a_run_folder_and_refuses_what_it_cannot_show(tmp_path, caps
     assert main(["train", "--algo", "random", "--task", "halfcheetah-dir", "--out", str(run), "--quiet"]) == 0
     assert main(["render", str(run), "--out", str(tmp_path / "cheetah.gif")]) == 0
     assert "wrote" in capsys.readouterr().out and (tmp_path / "cheetah.gif").stat().st_size > 10_000
+    assert main(["render", str(run), "--adapt-steps", "1", "--out", str(tmp_path / "adapted.gif")]) == 0
+    assert "before | after 1 steps" in capsys.readouterr().out
+    frames = iio.imread(tmp_path / "adapted.gif")
+    assert frames.shape[2] == 2 * iio.imread(tmp_path / "cheetah.gif").shape[2]  # before | after, side by side
     main(["train", "--algo", "random", "--task", "sinusoid", "--out", str(tmp_path / "sin"), "--quiet"])
     cases = [(["render", str(run), "--task", "ant-dir"], "was trained on halfcheetah-dir, not --task ant-dir"),
              (["render", str(tmp_path / "sin")], "render shows RL policies"),
              (["render"], "name the task with --task"),
+             (["render", "--task", "halfcheetah-dir", "--adapt-steps", "1"], "give a run folder"),
+             (["render", str(run), "--adapt-steps", "-1"], "--adapt-steps must be >= 0"),
              (["render", "--task", "nav2d"], "nav2d")]
     capsys.readouterr()
     for argv, message in cases:
@@ -201,7 +209,50 @@ def test_training_with_worker_processes_is_the_same_run(tmp_path, capsys):
     training.train(config, tmp_path / "one", progress=False)
     training.train(config, tmp_path / "two", progress=False, workers=2)
     assert without_timing(tmp_path / "two") == without_timing(tmp_path / "one")
+    training.train(config, tmp_path / "threads", progress=False, workers=2, threads=2)  # agrees up to rounding
+    for a, b in zip(without_timing(tmp_path / "threads"), without_timing(tmp_path / "one")):
+        np.testing.assert_allclose([float(v) for v in a.values()], [float(v) for v in b.values()], rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="use --workers 1"):
         training.train(small("oracle"), tmp_path / "oracle", progress=False, workers=2)
     assert main(["train", "--algo", "maml", "--task", "sinusoid", "--workers", "2", "--out", str(tmp_path / "s")]) == 2
     assert "--workers applies to RL tasks only" in capsys.readouterr().err
+    assert main(["train", "--algo", "maml", "--task", "sinusoid", "--threads", "2", "--out", str(tmp_path / "s")]) == 2
+    assert "--threads applies to RL tasks only" in capsys.readouterr().err
+    assert main(["train", "--algo", "maml", "--task", "nav2d", "--threads", "0", "--out", str(tmp_path / "n")]) == 2
+    assert "--threads must be >= 1" in capsys.readouterr().err and not (tmp_path / "n").exists()
+
+
+def _mujoco_run(path, task="halfcheetah-dir", *extra):
+    assert main(["train", "--algo", "random", "--task", task, "--out", str(path), "--quiet", *extra]) == 0
+
+
+@pytest.mark.parametrize("fault, argv, message", [
+    ("checkpoint of another task", ["evaluate", "{run}"], "belongs to another run (task 'halfcheetah-vel' -> "),
+    ("checkpoint of another task", ["train", "--algo", "random", "--task", "halfcheetah-dir", "--out", "{run}",
+                                    "--resume"], "belongs to another run"),
+    ("checkpoint of another architecture", ["evaluate", "{run}"], "belongs to another run (hidden [64, 64] -> [8]"),
+    ("checkpoint of another architecture", ["render", "{run}", "--out", "{run}/x.gif"], "belongs to another run"),
+    ("truncated checkpoint", ["evaluate", "{run}"], "corrupt or truncated"),
+    ("truncated checkpoint", ["train", "--algo", "random", "--task", "halfcheetah-dir", "--out", "{run}",
+                              "--resume"], "corrupt or truncated"),
+    ("nothing", ["train", "--algo", "maml", "--task", "halfcheetah-dir", "--out", "{run}"], "holds another run"),
+    ("nothing", ["train", "--algo", "random", "--task", "halfcheetah-vel", "--out", "{run}"], "holds another run"),
+])
+def test_mujoco_run_faults_get_one_line_errors_and_nothing_is_overwritten(fault, argv, message, tmp_path, capsys):
+    run, other = tmp_path / "run", tmp_path / "other"
+    _mujoco_run(run)
+    if fault == "checkpoint of another task":
+        _mujoco_run(other, "halfcheetah-vel")
+        (run / "checkpoint.pt").write_bytes((other / "checkpoint.pt").read_bytes())
+    elif fault == "checkpoint of another architecture":  # config.json says (8,), the checkpoint holds (64, 64)
+        config = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**config, "hidden": [8]}))
+    elif fault == "truncated checkpoint":
+        data = (run / "checkpoint.pt").read_bytes()
+        (run / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    capsys.readouterr()
+    assert main([a.format(run=run) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err, err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

@@ -261,3 +261,61 @@ def test_navigation_widget_sliders_drive_the_trajectories_and_redraw(nav_theta):
 def test_navigation_widget_needs_goals(nav_theta):
     with pytest.raises(ValueError, match="goals is empty"):
         navigation_widget(nav_theta, [])
+
+
+# MuJoCo: the return of a run's policy after 0..K VPG steps (the evaluation protocol).
+from metarl_lite import configs  # noqa: E402
+from metarl_lite.rl import training  # noqa: E402
+from metarl_lite.widgets import mujoco_adaptation, mujoco_adaptation_widget  # noqa: E402
+
+DIRECTIONS = [{"direction": -1}, {"direction": 1}]
+
+
+@pytest.fixture(scope="module")
+def cheetah_learner():
+    """An untrained HalfCheetahDir policy with a small network, episodes of 10 steps, 3 per task and step."""
+    config = configs.make_config("random", "halfcheetah-dir", "quick", hidden=(8,), horizon=10, eval_episodes=3)
+    return training.make_learner(config)
+
+
+def test_mujoco_adaptation_has_k_plus_one_points_that_the_evaluation_protocol_computes(cheetah_learner):
+    drawn = mujoco_adaptation(cheetah_learner, DIRECTIONS, lr=0.3, steps=2, seed=5)
+    assert drawn["returns"].shape == (3, 2) and drawn["labels"] == ["direction -1", "direction 1"]
+    assert (drawn["lr"], drawn["later_lr"], drawn["episodes_per_task"]) == (0.3, 0.15, 3)
+    expected = training.adaptation_returns(cheetah_learner, DIRECTIONS, adapt_steps=2, adapt_lr=0.3, seed=5)
+    np.testing.assert_array_equal(drawn["returns"], expected[:, 0].T.numpy())  # [tasks, 1, K + 1] -> [K + 1, tasks]
+    for steps in (0, 4):
+        returns = mujoco_adaptation(cheetah_learner, DIRECTIONS, lr=0.3, steps=steps, seed=5)["returns"]
+        assert returns.shape == (steps + 1, 2)
+
+
+def test_mujoco_adaptation_alpha_moves_the_adapted_returns_only(cheetah_learner):
+    small, large = (mujoco_adaptation(cheetah_learner, DIRECTIONS, lr=lr, steps=2, seed=1, episodes_per_task=2)
+                    for lr in (0.01, 1.0))
+    np.testing.assert_array_equal(small["returns"][0], large["returns"][0])  # D_0: the same policy and seed
+    assert np.abs(small["returns"][1:] - large["returns"][1:]).min() > 0
+    with pytest.raises(ValueError, match="tasks is empty"):
+        mujoco_adaptation(cheetah_learner, [], lr=0.1, steps=1)
+    with pytest.raises(ValueError, match="inner_lr must be a finite number >= 0"):
+        mujoco_adaptation(cheetah_learner, DIRECTIONS, lr=-0.1, steps=1)
+
+
+def test_mujoco_adaptation_widget_sliders_drive_the_curve_and_redraw(cheetah_learner):
+    w = mujoco_adaptation_widget(cheetah_learner, DIRECTIONS, steps=1, seed=2)
+    alpha, k = w.children[0], w.children[1]
+    assert (alpha.description, k.description) == ("alpha", "K (steps)")
+    assert alpha.value == pytest.approx(cheetah_learner.config.inner_lr)  # the run's alpha by default
+    assert len(shown_pngs(w)) == 1 and w.result["returns"].shape == (2, 2)
+    first_png = shown_pngs(w)[0]
+
+    k.value = 3
+    expected = mujoco_adaptation(cheetah_learner, DIRECTIONS, lr=alpha.value, steps=3, seed=2)
+    np.testing.assert_array_equal(w.result["returns"], expected["returns"])
+    assert len(shown_pngs(w)) == 1 and shown_pngs(w)[0] != first_png  # replaced, not appended
+
+    alpha.value = 1.0
+    np.testing.assert_array_equal(w.result["returns"],
+                                  mujoco_adaptation(cheetah_learner, DIRECTIONS, lr=1.0, steps=3, seed=2)["returns"])
+    np.testing.assert_array_equal(w.result["returns"][0], expected["returns"][0])
+    with pytest.raises(ValueError, match="tasks is empty"):
+        mujoco_adaptation_widget(cheetah_learner, [])

@@ -56,9 +56,14 @@ def per_task(x: torch.Tensor, n_tasks: int) -> torch.Tensor:
     return x.reshape(n_tasks, -1, *x.shape[1:])
 
 
+def episode_returns(episodes: Episodes, n_tasks: int) -> torch.Tensor:
+    """Undiscounted return sum_t r_t of every episode, shape [n_tasks, episodes per task]."""
+    return per_task(masked(episodes.rewards, episodes.masks).sum(1), n_tasks)
+
+
 def task_returns(episodes: Episodes, n_tasks: int) -> torch.Tensor:
     """Mean undiscounted return sum_t r_t of each task's episodes, shape [n_tasks]."""
-    return per_task(masked(episodes.rewards, episodes.masks).sum(1), n_tasks).mean(1)
+    return episode_returns(episodes, n_tasks).mean(1)
 
 
 def advantages(episodes: Episodes, n_tasks: int, *, gamma: float = GAMMA, lam: float = LAM) -> torch.Tensor:
@@ -316,13 +321,13 @@ def promp_rl_step(theta: dict, optimizer, env, *, horizon: int, seed: int, inner
     Sample D_0, ..., D_k as MAML-RL does (their samplers pi_old,j are the policies phi_j,old), then take
     ``outer_steps`` steps of ``optimizer`` (Adam over theta's leaves) on the same episodes, each maximizing
 
-        J(theta) = mean_i J^CLIP_i(phi_k,i(theta)) - eta * sum_{j<k} KL_j(theta),
+        J(theta) = mean_i J^CLIP_i(phi_k,i(theta)) - eta * mean_{j<k} KL_j(theta),
 
     where phi_{j+1} = phi_j - alpha grad ``promp_inner_loss`` on D_j (second order), J^CLIP_i is PPO's
     clipped surrogate (``ppo_clip``, epsilon = ``clip``) of task i's post-update episodes with
     rho_t = pi_phi_k(theta) / pi_old,k, and KL_j the mean KL(pi_old,j || pi_phi_j(theta)) over D_j's states,
-    the inner penalty that keeps the policies whose samples the inner steps use close to the samplers.
-    eta = ``inner_kl_weight``. Clipping replaces TRPO's constrained step, so the update is a few cheap
+    the inner penalty that keeps the policies whose samples the inner steps use close to the samplers
+    (averaged over the k steps, as in the authors' code). eta = ``inner_kl_weight``. Clipping replaces TRPO's constrained step, so the update is a few cheap
     first-order steps. Returns metrics as in ``reptile_rl_step`` plus clip_objective (J^CLIP before
     the first and after the last step) and inner_kl.
     """
@@ -345,7 +350,7 @@ def promp_rl_step(theta: dict, optimizer, env, *, horizon: int, seed: int, inner
 
 
 def promp_objective(theta: dict, path: AdaptationPath, *, inner_lr: float = INNER_LR, clip: float = 0.3) -> tuple:
-    """(mean_i J^CLIP_i(phi_k,i(theta)), sum_{j<k} KL_j(theta)) of ``promp_rl_step`` on a sampled path.
+    """(mean_i J^CLIP_i(phi_k,i(theta)), mean_{j<k} KL_j(theta)) of ``promp_rl_step`` on a sampled path.
 
     At theta = theta_old every ratio is 1 and every KL has zero gradient, so the gradient of J^CLIP is
     MAML-RL's meta-gradient with the LVC estimator (per-task means of the post-update surrogate).
@@ -358,7 +363,7 @@ def promp_objective(theta: dict, path: AdaptationPath, *, inner_lr: float = INNE
     post = path.episodes[-1]
     clipped = _sum_over_tasks(partial(ppo_clip, clip=clip), phi, post, post.log_probs, path.advantages[-1],
                               post.masks) / n
-    return clipped, torch.stack(kls).sum() if kls else torch.zeros(())
+    return clipped, torch.stack(kls).mean() if kls else torch.zeros(())
 
 
 class PolicyDistribution:
@@ -431,17 +436,16 @@ def pmaml_rl_step(dist: PolicyDistribution, optimizer, env, *, horizon: int, see
             "sigma": sigma.item()}
 
 
-def evaluate(init, tasks, *, make_env, adapt_steps: int, adapt_lr: float = INNER_LR, episodes_per_task: int,
-             horizon: int, seed: int, samples: int = 1, gamma: float = GAMMA, lam: float = LAM,
-             later_adapt_lr=None) -> torch.Tensor:
-    """Mean return after 0, 1, ..., K = ``adapt_steps`` VPG steps, per task: the first of size alpha =
-    ``adapt_lr``, later ones of size ``later_adapt_lr`` (default alpha).
+def adaptation_path(init, tasks, *, make_env, adapt_steps: int, adapt_lr: float = INNER_LR, episodes_per_task: int,
+                    horizon: int, seed: int, samples: int = 1, gamma: float = GAMMA, lam: float = LAM,
+                    later_adapt_lr=None) -> AdaptationPath:
+    """K = ``adapt_steps`` VPG steps from ``init`` on every task, the first of size alpha = ``adapt_lr``,
+    later ones of size ``later_adapt_lr`` (default alpha): the ``AdaptationPath`` of phi_0..phi_K and
+    their episodes, one slot per (task, sample) pair, task-major.
 
     ``init``: a policy dict theta, or a ``PolicyDistribution`` from which each task draws
     ``samples`` initializations (each adapted on its own episodes). Every (task, sample) pair runs
     ``episodes_per_task`` episodes per step in one env ``make_env(tasks repeated, episodes_per_task)``.
-    Returns [tasks, samples, K + 1]: ``.mean(1)`` is each task's curve (the CLI's after_steps are its
-    mean over tasks, ci95 1.96 std / sqrt(tasks)), ``.std(1)`` the spread across initializations.
     """
     tasks = list(tasks)
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
@@ -456,6 +460,17 @@ def evaluate(init, tasks, *, make_env, adapt_steps: int, adapt_lr: float = INNER
     else:
         raise ValueError(f"init must be a policy dict or a PolicyDistribution, got {type(init).__name__}")
     env = make_env([task for task in tasks for _ in range(samples)], episodes_per_task)
-    path = sample_path(env, params, inner_lr=adapt_lr, inner_steps=adapt_steps, horizon=horizon, seed=seed,
+    return sample_path(env, params, inner_lr=adapt_lr, inner_steps=adapt_steps, horizon=horizon, seed=seed,
                        gamma=gamma, lam=lam, later_lr=later_adapt_lr)
+
+
+def evaluate(init, tasks, *, adapt_steps: int, samples: int = 1, **options) -> torch.Tensor:
+    """Mean return after 0, 1, ..., K = ``adapt_steps`` VPG steps, per task and sampled initialization
+    (``adaptation_path``, whose keywords ``options`` are).
+
+    Returns [tasks, samples, K + 1]: ``.mean(1)`` is each task's curve (the CLI's after_steps are its
+    mean over tasks, ci95 1.96 std / sqrt(tasks)), ``.std(1)`` the spread across initializations.
+    """
+    tasks = list(tasks)
+    path = adaptation_path(init, tasks, adapt_steps=adapt_steps, samples=samples, **options)
     return path.returns().T.reshape(len(tasks), samples, adapt_steps + 1)

@@ -43,6 +43,14 @@ def stack(params_list) -> dict:
     return {k: torch.stack([p[k] for p in params_list]) for k in params_list[0]}
 
 
+def unstack(params: dict) -> list:
+    """The inverse of ``stack``: per-task parameters [n_tasks, ...] as a list of n_tasks parameter dicts."""
+    n = n_tasks(params)
+    if n is None:
+        raise ValueError("unstack needs per-task parameters [n_tasks, ...] (from stack)")
+    return [{k: v[i] for k, v in params.items()} for i in range(n)]
+
+
 def n_tasks(params: dict):
     """The leading task dimension of per-task params, or None for one policy."""
     if not isinstance(params, dict) or not isinstance(params.get(LOG_STD), torch.Tensor):

@@ -53,7 +53,7 @@ class PolicyLearner:
     it is the random baseline."""
 
     columns = ()  # the algorithm's own metrics.csv columns
-    run_path = None  # the run folder, once loaded from one
+    run_path = iteration = None  # the run folder and the checkpoint's iteration, once loaded from one
 
     def __init__(self, config):
         self.config = config
@@ -190,12 +190,16 @@ def _sampling_env_fn(config, workers: int, stack: ExitStack):
     return stack.enter_context(SamplerPool(config.task, workers)).make_vec_env
 
 
-def train(config, out, *, resume: bool = False, progress: bool = True, workers: int = 1):
+def train(config, out, *, resume: bool = False, progress: bool = True, workers: int = 1, threads: int = 1):
     """Train ``config`` into run folder ``out``: config.json, metrics.csv (a row per meta-iteration) and
     checkpoint.pt (every ``checkpoint_every`` iterations and at the end). A non-finite parameter stops
     the run with FloatingPointError before it is saved, so the last checkpoint stays good.
     ``workers`` > 1 samples in that many processes (``rl.sampler.SamplerPool``): the same episodes,
-    so the same run, and not part of the config."""
+    so the same run, and not part of the config. ``threads``: torch threads of this process, which
+    adapts and takes the outer step while the workers wait (results agree with 1 thread up to
+    floating-point rounding, not bit for bit)."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
     run = RunFolder(out, configs.to_dict(config), resume=resume)
     learner = make_learner(config)
     start, wall = 0, 0.0
@@ -210,6 +214,8 @@ def train(config, out, *, resume: bool = False, progress: bool = True, workers: 
 
     with ExitStack() as stack:
         make_env = _sampling_env_fn(config, workers, stack)
+        stack.callback(torch.set_num_threads, torch.get_num_threads())
+        torch.set_num_threads(threads)
         bar = tqdm(range(start, config.iterations), initial=start, total=config.iterations,
                    desc=f"{config.algo} {config.task}", disable=not progress)
         for iteration in bar:
@@ -235,15 +241,29 @@ def held_out_tasks(config, n: int, seed: int) -> list:
     return RL_FAMILIES[config.task].sample_tasks(n, np.random.default_rng(seed))
 
 
+def _protocol(learner, adapt_lr: float, episodes_per_task) -> dict:
+    """The evaluation protocol's keywords for ``meta_rl.adaptation_path`` / ``meta_rl.evaluate``."""
+    c = learner.config
+    return {"make_env": make_env_fn(c), "adapt_lr": adapt_lr, "later_adapt_lr": LATER_STEP_FACTOR * adapt_lr,
+            "episodes_per_task": episodes_per_task or c.eval_episodes, "horizon": c.horizon}
+
+
 def adaptation_returns(learner, tasks, *, adapt_steps: int, adapt_lr: float, seed: int,
                        episodes_per_task=None) -> torch.Tensor:
     """Mean return after 0..K VPG steps (alpha, then alpha / 2), [tasks, samples, K + 1]
     (``meta_rl.evaluate`` for this run)."""
-    c = learner.config
-    return meta_rl.evaluate(learner.init, tasks, make_env=make_env_fn(c), adapt_steps=adapt_steps, adapt_lr=adapt_lr,
-                            later_adapt_lr=LATER_STEP_FACTOR * adapt_lr,
-                            episodes_per_task=episodes_per_task or c.eval_episodes, horizon=c.horizon, seed=seed,
-                            samples=getattr(c, "eval_samples", 1))
+    return meta_rl.evaluate(learner.init, tasks, adapt_steps=adapt_steps, seed=seed,
+                            samples=getattr(learner.config, "eval_samples", 1),
+                            **_protocol(learner, adapt_lr, episodes_per_task))
+
+
+def adapt(learner, tasks, *, adapt_steps: int, adapt_lr=None, seed: int = 0, episodes_per_task=None):
+    """The run's policy adapted to each of ``tasks`` as the protocol adapts it (K VPG steps, alpha then
+    alpha / 2; alpha defaults to the training inner step size): the ``meta_rl.AdaptationPath`` with
+    phi_0..phi_K of every task (probabilistic MAML: of one sampled initialization) and the returns."""
+    adapt_lr = learner.config.inner_lr if adapt_lr is None else adapt_lr
+    return meta_rl.adaptation_path(learner.init, tasks, adapt_steps=adapt_steps, seed=seed,
+                                   **_protocol(learner, adapt_lr, episodes_per_task))
 
 
 def evaluate(learner, *, adapt_steps: int = 3, adapt_lr=None, n_tasks=None, episodes_per_task=None) -> dict:
@@ -276,6 +296,8 @@ def evaluate(learner, *, adapt_steps: int = 3, adapt_lr=None, n_tasks=None, epis
     if returns.shape[1] > 1:
         result["samples"] = returns.shape[1]
         result["spread"] = [round(v, 3) for v in returns.std(1).mean(0).tolist()]  # std across initializations
+    if getattr(learner, "iteration", None) is not None:
+        result["iteration"] = learner.iteration  # of the evaluated checkpoint
     rows = read_metrics(learner.run_path) if learner.run_path is not None else []  # wall-clock of training
     if rows:
         result["seconds_per_iteration"] = round(float(rows[-1]["wall_seconds"]) / int(rows[-1]["iteration"]), 3)
