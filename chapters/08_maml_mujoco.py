@@ -25,8 +25,8 @@
 # * say what changes from 2D navigation to MuJoCo, and what a meta-iteration costs;
 # * bound what a policy that does not know the task can earn on these families, so that a
 #   return above the bound is evidence of adaptation;
-# * compare methods across implementations with the **normalized score**, and recompute the
-#   paper's own scores;
+# * compare methods across implementations with the **normalized score**, and compute it from
+#   the paper's own returns;
 # * read the training curves of a MAML-TRPO run, adapt the saved meta-policy live, and watch
 #   the cheetah before and after adaptation.
 #
@@ -45,11 +45,14 @@
 #
 # The setting of the MAML paper (Sec. 5.3 and App. A.2), which our `paper` configuration
 # follows: an inner step of size $\alpha = 0.1$, 20 episodes per task and step, meta-batches of
-# 40 tasks, TRPO with the trust region $\delta = 0.01$ on the mean KL divergence of the post-update
-# policies; our runs take 500 meta-iterations. Two differences: our policy is a Gaussian whose mean is a
-# 17-64-64-6 tanh MLP (the paper: two hidden layers of 100 ReLU units), and TRPO's conjugate
-# gradient takes its Fisher-vector products exactly, by double backward through the inner step,
-# on **10 of the 40 tasks** of each meta-batch (the paper: finite differences on all tasks). A
+# 40 tasks, TRPO as the outer step, up to 500 meta-iterations (our `paper` configuration trains all 500). The paper does
+# not state TRPO's trust region; its released code (cbfinn/maml_rl,
+# `maml_examples/cluster_maml_trpo_cheetah.py`) bounds the mean KL divergence of the post-update
+# policies by $\delta = 0.01$, and so do we. Three differences: our policy is a Gaussian whose mean
+# is a 17-64-64-6 tanh MLP (the paper: two hidden layers of 100 ReLU units); we evaluate the last
+# checkpoint, the paper the model with the best average return during training (App. A.2); and
+# TRPO's conjugate gradient takes its Fisher-vector products exactly, by double backward through
+# the inner step, on **10 of the 40 tasks** of each meta-batch (the paper's code: on all tasks). A
 # Fisher-vector product has to differentiate through the adaptation of every task it includes, and
 # the conjugate gradient takes ten of them, so they dominate the outer step. The Fisher matrix is a
 # mean over tasks: 10 tasks estimate the same matrix, with more noise, at about a quarter of the
@@ -60,8 +63,9 @@
 # different episodes of different robots, so they cannot be compared directly: we compare
 # **normalized scores** instead (key equations).
 #
-# The runs behind this chapter are made by the command-line tool (days on two cores, hours
-# with more; `--workers` spreads the sampling over processes):
+# The runs behind this chapter are made by the command-line tool (hours per run;
+# `reproduce.sh` with all baselines takes days on two cores; `--workers` spreads the sampling
+# over processes):
 #
 # ```
 # metarl-lite train --algo maml --task halfcheetah-dir --config paper --out results/halfcheetah-dir/maml
@@ -71,9 +75,12 @@
 #
 # and `bash results/reproduce.sh halfcheetah-dir halfcheetah-vel` trains and evaluates the
 # baselines too. A run writes a checkpoint every 10 iterations; the chapter uses whatever
-# checkpoint is there and says which. Set `RECOMPUTE = True` to train two short runs with the
-# `quick` configuration (20 iterations of 10 tasks × 10 episodes, several minutes on two cores)
-# into a temporary folder and use those instead.
+# checkpoint is there and says which (Experiment 1's curves may run a few iterations past the
+# checkpoint). Set `RECOMPUTE = True` to train two short runs with the `quick` configuration (20
+# iterations of 10 tasks × 10 episodes, several minutes on two cores) into a temporary folder and
+# use those instead. Twenty quick iterations are far too few for the claims checked below, so
+# with `RECOMPUTE` the checks of Experiments 1–3 that need a trained policy are skipped; those
+# that hold for any policy still run.
 
 # %%
 RECOMPUTE = False
@@ -100,7 +107,7 @@ from metarl_lite import seed_everything
 from metarl_lite.render import html_video, rollout_frames, tiled
 from metarl_lite.report import PAPER_RL, results_table
 from metarl_lite.rl import meta_rl, policies
-from metarl_lite.rl.training import LATER_STEP_FACTOR, adapt, evaluate, load_learner
+from metarl_lite.rl.training import adapt, evaluate, load_learner
 from metarl_lite.runs import read_config, read_metrics
 from metarl_lite.tasks import RL_FAMILIES
 from metarl_lite.widgets import mujoco_adaptation_widget
@@ -133,7 +140,7 @@ for task, learner in learners.items():
 
 # %% [markdown]
 # What one meta-iteration handles, computed from the run's configuration: the policy's
-# parameters (two weight matrices and biases per layer, plus a log standard deviation per
+# parameters (a weight matrix and a bias vector per layer, plus a log standard deviation per
 # action), and the environment steps, $n_{tasks} \times N \times H$ for the pre-update and again
 # for the post-update episodes. The same numbers come out of a policy built with the library.
 
@@ -178,9 +185,10 @@ print(f"environment steps per meta-iteration: {config.meta_batch} x {config.epis
 #   \text{Vel:}\quad \mathbb{E}[R] \le -H \min_c \mathbb{E}_{v^*}|c - v^*| - \mathbb{E}[C] = -\frac{H}{2} - \mathbb{E}[C],$$
 #
 # because $\mathbb{E}|c - v^*| = \big(c^2 + (2 - c)^2\big)/4$ for $c \in [0, 2]$, smallest at the
-# median $c = 1$. So **before adaptation** the mean return over a balanced batch of directions is
-# minus the control cost whatever $\theta$ is, and on HalfCheetahVel it is at most $-50 - \mathbb{E}[C]$.
-# A return above these lines can only come from knowing the task.
+# median $c = 1$. So **before adaptation** the *expected* mean return over a balanced batch of
+# directions is minus the *expected* control cost whatever $\theta$ is, and on HalfCheetahVel it is
+# at most $-50 - \mathbb{E}[C]$. A mean return clearly above these lines, by more than its sampling
+# noise, can only come from knowing the task.
 #
 # The **normalized score** of a method after $k$ steps puts every implementation on one scale,
 #
@@ -267,8 +275,8 @@ print(f"min over c of E|c - v*| = {numeric.min():.6f} at c = {speeds[numeric.arg
 # **Step 4. The normalized scores of the paper's own numbers.** The MAML paper reports the mean
 # return after 0, 1, 2 and 3 steps for MAML, a policy pretrained on all tasks jointly and an
 # untrained ("random") policy, and the oracle's return (Fig. 5; `metarl_lite.report.PAPER_RL`
-# holds them). After one step MAML scores 0.88 on Cheetah-Vel and 0.69 on Cheetah-Dir; here is
-# every score recomputed from the returns.
+# holds them). The paper reports returns, not scores: from these returns MAML's score after one
+# step is 0.88 on Cheetah-Vel and 0.69 on Cheetah-Dir, and here is every score.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -289,14 +297,16 @@ assert round(paper_scores["halfcheetah-vel", "maml"][1], 2) == 0.88
 assert round(paper_scores["halfcheetah-dir", "maml"][1], 2) == 0.69
 dir_gain = {method: paper_scores["halfcheetah-dir", method][1:] - paper_scores["halfcheetah-dir", method][0]
             for method in ("pretrain", "random")}
-assert paper_scores["halfcheetah-dir", "maml"][0] < 0 and (dir_gain["pretrain"] < dir_gain["random"]).all()
+assert paper_scores["halfcheetah-dir", "maml"][0] < 0 and paper_scores["halfcheetah-dir", "pretrain"][0] < 0
+assert (dir_gain["pretrain"] < dir_gain["random"]).all(), dir_gain
 
 # %% [markdown]
 # Read the Cheetah-Dir rows with step 2 in mind. Before adaptation every method is task-blind,
 # so its score reflects a control cost, not a direction: MAML's is even slightly below the random
-# policy's, and one step lifts it to 0.69. Pretraining on both directions at once can, by step 2,
-# only lower the control cost, for example by moving less; a policy that moves less explores
-# less, and the pretrained policy's steps gain less than the random policy's.
+# policy's, and one step lifts it to 0.69. By step 2, pretraining on both directions at once has
+# only one lever, the control cost, and in the paper it did not even beat the random policy's
+# (−43.0 against −35.7 before adaptation: a negative score, checked above). Its steps also gain
+# less than the random policy's after every step (checked above).
 #
 # ## Pseudocode
 #
@@ -381,31 +391,37 @@ for task, rows in metrics.items():
 
 # %% [markdown]
 # How to read the curves. On **Dir** the pre-update curve is pinned by step 2: every meta-batch
-# has as many tasks of each direction, so the mean pre-update return is minus the control cost,
-# whatever the policy does; it can only rise by moving the joints less. All that MAML learns
-# shows in the gap between the curves, and a post-update return above 0 is beyond any task-blind
-# policy: on average over the two directions, the cheetah runs the way it was asked to. On
-# **Vel** both curves can rise: a policy that runs at the median target speed, 1 m/s, is the
-# best task-blind one, and the pre-update curve climbs toward it; the post-update curve can
-# pass the $-50$ line only by matching each task's speed. The curves are noisy because every
-# iteration draws new tasks: a Vel batch with many fast targets scores lower whatever the policy.
+# has as many tasks of each direction, so the mean pre-update return is, up to sampling noise,
+# minus the control cost, whatever the policy does; it can only rise by moving the joints less.
+# All that MAML learns shows in the gap between the curves, and a post-update return clearly
+# above 0 is beyond any task-blind policy: on average over the two directions, the cheetah runs
+# the way it was asked to. On **Vel** both curves can rise. Ignoring the control cost, the
+# task-blind bound is highest for a mean velocity equal to the median target, 1 m/s, so the
+# pre-update curve can at best approach $-50 - \mathbb{E}[C]$; the post-update curve can pass the
+# $-50$ line only if the cheetah's speed depends on the task. The curves are noisy because every
+# iteration draws new tasks: a Vel batch with many fast targets scores lower for a policy that
+# cannot run that fast.
 #
-# The checks: on Dir the mean pre-update return of the last 10 iterations is at most 0 (step 2);
-# on both tasks the mean post-update return of the last 10 iterations exceeds the pre-update one
-# (MAML's inner step helps on the training tasks).
+# The checks: on Dir the mean pre-update return of the last 10 iterations is negative (a sanity
+# check of the logged data; step 2 is the proof); on both tasks the mean post-update return of
+# the last 10 iterations exceeds the pre-update one (MAML's inner step helps on the training
+# tasks; skipped with `RECOMPUTE`).
 
 # %%
-assert curves["halfcheetah-dir", "pre_return"][-10:].mean() <= 0
-for task in TASKS:
-    assert curves[task, "post_return"][-10:].mean() > curves[task, "pre_return"][-10:].mean(), task
+assert curves["halfcheetah-dir", "pre_return"][-10:].mean() < 0
+if not RECOMPUTE:  # a claim about learning: 20 quick iterations are too few for it
+    for task in TASKS:
+        assert curves[task, "post_return"][-10:].mean() > curves[task, "pre_return"][-10:].mean(), task
 
 # %% [markdown]
 # ## Experiment 2: adapting the meta-policy, live
 #
 # The HalfCheetahDir policy of the checkpoint, adapted to running backward ($d = -1$) and
-# forward ($d = +1$) with two steps of the evaluation protocol, 20 episodes per step. With step 2
-# we also get the distance each batch of episodes covered, from the returns and the actions alone:
-# $x_H - x_0 = d\, \Delta t\, (R + C)$.
+# forward ($d = +1$) with the evaluation protocol's steps ($\alpha$, then $\alpha/2$) on 20 episodes
+# per task and step (the held-out evaluation uses 40). With step 2 we also get the distance each
+# episode covered, from its return and its actions alone, $x_H - x_0 = d\, \Delta t\, (R + C)$;
+# the table shows the mean over each batch of 20 episodes ± its standard error (the standard
+# deviation over the episodes divided by $\sqrt{20}$).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -416,35 +432,49 @@ path = adapt(dir_learner, DIRECTIONS, adapt_steps=K, episodes_per_task=EPISODES,
 returns = path.returns().numpy()  # [K + 1, 2]
 
 
-def control_costs(path, n_tasks):
-    """C = 0.05 sum_t ||clip(a_t)||^2, the mean over each task's episodes after each step, [K + 1, n_tasks]."""
-    return np.stack([(CTRL_COST * (episodes.actions.clamp(-1, 1) ** 2).sum(-1) * episodes.masks).sum(1)
-                     .reshape(n_tasks, -1).mean(1).numpy() for episodes in path.episodes])
+def episode_distances(path, signs):
+    """x_H - x_0 = d dt (R + C) of every episode (step 2), [K + 1, n_tasks, N] metres, where
+    C = 0.05 sum_t ||clip(a_t)||^2 and signs[i] = d of task i."""
+    n = len(signs)
+    out = []
+    for episodes in path.episodes:
+        R = meta_rl.episode_returns(episodes, n)  # [n_tasks, N]
+        C = (CTRL_COST * (episodes.actions.clamp(-1, 1) ** 2).sum(-1) * episodes.masks).sum(1).reshape(n, -1)
+        out.append(signs[:, None] * dt * (R + C).numpy())
+    return np.stack(out)
 
 
 signs = np.array([task["direction"] for task in DIRECTIONS])
-distance = signs * dt * (returns + control_costs(path, len(DIRECTIONS)))  # [K + 1, 2], metres
+per_episode = episode_distances(path, signs)  # [K + 1, 2, EPISODES]
+distance = per_episode.mean(-1)  # [K + 1, 2], metres
+stderr = per_episode.std(-1, ddof=1) / np.sqrt(EPISODES)
 print(f"checkpoint of iteration {dir_learner.iteration}; {EPISODES} episodes per task and step")
 for j in range(K + 1):
     print(f"after {j} step{'s' * (j != 1)}: " + "   ".join(
-        f"d = {d:+d}: return {returns[j, i]:7.1f}, distance {distance[j, i]:+6.2f} m" for i, d in enumerate(signs)))
+        f"d = {d:+d}: return {returns[j, i]:7.1f}, distance {distance[j, i]:+6.2f} ± {stderr[j, i]:.2f} m"
+        for i, d in enumerate(signs)))
 
 # %% [markdown]
-# Before adaptation both directions see the same policy, so on average the cheetah covers the
-# same distance for $d = -1$ and $d = +1$ on the line "after 0 steps" (the two batches differ by
-# sampling noise only). The claims, checked below on the numbers above:
+# Before adaptation both directions see the same policy, so the distances on the line "after 0
+# steps" have one distribution for $d = -1$ and $d = +1$, and the two means differ by sampling
+# noise only: by less than four standard errors of their difference, checked below for any
+# policy. The claims about the trained policy, checked below on the numbers above (skipped with
+# `RECOMPUTE`):
 #
 # 1. one step raises the return for both directions;
 # 2. after one step the cheetah covers ground in the requested direction, whichever it was told:
-#    the mean distance has the sign of $d$ in both columns. A task-blind policy cannot do this (its
-#    distance has the same distribution for both directions);
+#    the mean distance has the sign of $d$ in both columns, by more than twice its standard error.
+#    A task-blind policy's distances have the same distribution for both directions, so it passes
+#    this only by chance;
 # 3. after one step the return is positive for both directions: the cheetah covers more than
 #    $\Delta t\, C$ metres in the requested direction, enough to pay for its control cost.
 
 # %%
-assert (returns[1] > returns[0]).all(), returns
-assert (np.sign(distance[1]) == signs).all(), distance
-assert (returns[1] > 0).all(), returns
+assert abs(distance[0, 0] - distance[0, 1]) < 4 * np.hypot(*stderr[0]), (distance, stderr)
+if not RECOMPUTE:  # claims about learning: 20 quick iterations are too few for them
+    assert (returns[1] > returns[0]).all(), returns
+    assert (signs * distance[1] > 2 * stderr[1]).all(), (distance, stderr)
+    assert (returns[1] > 0).all(), returns
 
 # %% [markdown]
 # The protocol's steps, replayed: `meta_rl.inner_step` on the stored episodes and advantages of
@@ -453,19 +483,22 @@ assert (returns[1] > 0).all(), returns
 
 # %%
 alpha = dir_learner.config.inner_lr
-for j, lr in enumerate([alpha] + [LATER_STEP_FACTOR * alpha] * (K - 1)):
+for j, lr in enumerate([alpha] + [alpha / 2] * (K - 1)):
     with torch.enable_grad():
         replayed = meta_rl.inner_step(path.params[j], (path.episodes[j], path.advantages[j]), lr=lr, first_order=True)
     for key, value in replayed.items():
         torch.testing.assert_close(value.detach(), path.params[j + 1][key], rtol=1e-5, atol=1e-6)
-print(f"phi_1 = phi_0 + {alpha:g} grad J^, phi_2 = phi_1 + {LATER_STEP_FACTOR * alpha:g} grad J^: reproduced")
+print(f"phi_1 = phi_0 + {alpha:g} grad J^, phi_2 = phi_1 + {alpha / 2:g} grad J^: reproduced")
 
 # %% [markdown]
 # ### The cheetah before and after
 #
 # One episode per panel, a row per direction: the policy before adaptation (left) and after
 # the two steps (right), the same initial state and the same action noise in every panel
-# (`metarl_lite.render`). The numbers printed below are the returns of these four episodes.
+# (`metarl_lite.render`). The numbers printed below are the returns of these four episodes. The
+# two "before" panels are the same episode (the same $\theta$, initial state and noise: the
+# simulator does not see $d$), so as in step 2 their returns sum to $-2C$; checked step by step,
+# each pair of rewards sums to $-2 \cdot 0.05\, \|\mathrm{clip}(a_t)\|^2 \in [-0.6, 0]$.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -474,6 +507,8 @@ grid = [[(rollout_frames("halfcheetah-dir", policies.unstack(path.params[j])[i],
         for i, task in enumerate(DIRECTIONS)]
 for row in grid:
     print("   ".join(f"{label}: return {rollout.episode_return:7.1f}" for rollout, label in row))
+before = grid[0][0][0].rewards + grid[1][0][0].rewards  # r_t(d=-1) + r_t(d=+1) = -2 * 0.05 ||clip(a_t)||^2
+assert ((-2 * CTRL_COST * act_dim - 1e-9 <= before) & (before <= 1e-9)).all(), before  # up to rounding
 html_video(tiled(grid), grid[0][0][0].fps)
 
 # %% [markdown]
@@ -485,15 +520,17 @@ html_video(tiled(grid), grid[0][0][0].fps)
 # half-width over tasks. A run evaluated before its training finished is labelled with the
 # iteration of the evaluated checkpoint. If the MAML run has no evaluation yet, its current
 # checkpoint is evaluated live, on 10 held-out tasks with 20 episodes per step (wider intervals;
-# the legend says which). On the right, the normalized scores: the paper's (dashed, step 4) and,
-# once our own `random` and `oracle` runs are trained and evaluated, ours.
+# the legend says which). On the right, the normalized scores: the paper's (dashed, computed in
+# Step 4) and, once our own `random` and `oracle` runs are trained and evaluated, ours.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def finished(folder):
-    """Whether the run in `folder` has trained all its iterations (a random initialization has 0)."""
+def finished(folder, result):
+    """Whether the run in `folder` has trained all its iterations (a random initialization has 0) and
+    `result`, its evaluation, is of the final checkpoint (older files without "iteration": assumed so)."""
     rows = completed_rows(folder) if (folder / "metrics.csv").exists() else []
-    return (int(rows[-1]["iteration"]) if rows else 0) >= read_config(folder)["iterations"]
+    total = read_config(folder)["iterations"]
+    return (int(rows[-1]["iteration"]) if rows else 0) >= total and result.get("iteration", total) >= total
 
 
 def evaluations(task):
@@ -504,7 +541,7 @@ def evaluations(task):
     for folder in sorted(p for p in root.iterdir() if (p / "config.json").exists()):
         config, stored = read_config(folder), folder / "evaluation.json"
         result = json.loads(stored.read_text()) if stored.exists() else None
-        if result is not None and finished(folder):
+        if result is not None and finished(folder, result):
             found[config["algo"]] = result
         elif result is not None and "iteration" in result:
             found[f"{config['algo']} (iteration {result['iteration']} of {config['iterations']})"] = result
@@ -542,8 +579,9 @@ for task in TASKS:
 
 # %% [markdown]
 # The tables of `metarl_lite.report.results_table`, the README's: one row per run folder, the
-# held-out returns of finished runs with the paper's numbers beside them and the normalized score
-# after one step (ours, with the paper's in parentheses), or how far a run's training has come.
+# held-out returns of finished runs and of evaluated checkpoints (marked with their iteration)
+# with the paper's numbers beside them and the normalized score after one step (ours, with the
+# paper's in parentheses), or how far a run's training has come.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -551,20 +589,21 @@ for task in TASKS:
     display(Markdown(f"**{task}**\n\n" + results_table(Path("../results") / task)))
 
 # %% [markdown]
-# The checks, on whichever evaluation of MAML was loaded: on both tasks one step raises the
-# held-out return, and on Dir by more than the 95% half-widths of both means. Where our
-# pretrained baseline has been evaluated too, MAML's return after one step beats the pretrained
-# policy's after one step, as in the paper.
+# The checks, on whichever evaluation of MAML was loaded (skipped with `RECOMPUTE`): on both
+# tasks one step raises the held-out return, and on Dir by more than the 95% half-widths of both
+# means. Where our pretrained baseline has been evaluated too, MAML's return after one step beats
+# the pretrained policy's after one step, as in the paper.
 
 # %%
-for task in TASKS:
-    name = next(name for name in results[task] if name.startswith("maml"))
-    after, ci95 = np.array(results[task][name]["after_steps"]), np.array(results[task][name]["ci95"])
-    assert after[1] > after[0], (task, after)
-    if task == "halfcheetah-dir":
-        assert after[1] - ci95[1] > after[0] + ci95[0], (after, ci95)
-    if "pretrain" in results[task]:
-        assert after[1] > results[task]["pretrain"]["after_steps"][1], task
+if not RECOMPUTE:  # claims about learning: 20 quick iterations are too few for them
+    for task in TASKS:
+        name = next(name for name in results[task] if name.startswith("maml"))
+        after, ci95 = np.array(results[task][name]["after_steps"]), np.array(results[task][name]["ci95"])
+        assert after[1] > after[0], (task, after)
+        if task == "halfcheetah-dir":
+            assert after[1] - ci95[1] > after[0] + ci95[0], (after, ci95)
+        if "pretrain" in results[task]:
+            assert after[1] > results[task]["pretrain"]["after_steps"][1], task
 
 # %% [markdown]
 # ### Try it: step size and number of steps
@@ -588,13 +627,14 @@ mujoco_adaptation_widget(dir_learner, DIRECTIONS, steps=1, seed=0, episodes_per_
 #   environment steps), TRPO with Fisher-vector products on 10 of the 40 tasks.
 # * On HalfCheetahDir the return is the distance covered in the direction $d$ divided by
 #   $\Delta t$, minus the control cost. Averaged over both directions, a policy that does not know
-#   $d$ earns exactly minus its control cost, so the pre-update curve is flat by construction and
-#   a positive post-update return in both directions proves adaptation.
+#   $d$ earns minus its control cost in expectation. So the pre-update curve moves only with the
+#   control cost, and a post-update return clearly above 0 in both directions is evidence of
+#   adaptation.
 # * On HalfCheetahVel a task-blind policy earns at most $-H/2$ minus its control cost (run at the
 #   median target speed); the post-update return must pass that line to show adaptation.
 # * Returns of different simulators and horizons are not comparable; the normalized score
-#   $(R - R_{\text{random},0}) / (R_{\text{oracle}} - R_{\text{random},0})$ is. The paper's MAML scores
-#   0.88 (Vel) and 0.69 (Dir) after one step.
+#   $(R - R_{\text{random},0}) / (R_{\text{oracle}} - R_{\text{random},0})$ is. From the paper's returns,
+#   MAML scores 0.88 (Vel) and 0.69 (Dir) after one step.
 # * In code: `load_learner(run)`, `adapt(learner, tasks, adapt_steps=K, episodes_per_task=N)` ->
 #   `AdaptationPath` (`params[j]`, `episodes[j]`, `returns()`), `evaluate(learner, ...)`,
 #   `metarl_lite.render` for videos, `report.results_table(root)` for the table.
@@ -604,12 +644,12 @@ mujoco_adaptation_widget(dir_learner, DIRECTIONS, steps=1, seed=0, episodes_per_
 # 1. **The best task-blind Vel policy.** Extend $g(c) = \mathbb{E}_{v^*}|c - v^*|$ to every $c$ (it is
 #    $|c - 1|$ outside $[0, 2]$) and show that a task-blind policy earns at most
 #    $-H\, \mathbb{E}[g(\bar v)] - \mathbb{E}[C]$, with $\bar v$ its (random) mean velocity. Which
-#    mean velocity should a policy pretrained on HalfCheetahVel learn, and what does running
-#    backward cost it?
+#    mean velocity (ignoring the control cost) should a policy pretrained on HalfCheetahVel learn,
+#    and what does running backward cost it?
 # 2. **Where does a pretrained Dir policy go?** Pretraining maximizes the mean return over both
 #    directions. Using step 2, show that its only lever is the control cost, and predict its
 #    pre-update return. Check with `metarl-lite train --algo pretrain --task halfcheetah-dir
-#    --config quick`.
+#    --config quick --out runs/pretrain-dir`.
 # 3. **Step size.** With the widget, find the smallest $\alpha$ at which one step makes the
 #    return positive for both directions, and the largest before the return drops again. Why does
 #    normalizing the advantages make this range nearly the same for both directions?
