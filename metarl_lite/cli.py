@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("demo"), help="folder for the figure, the video and the run")
     demo.add_argument("--run", type=Path, default=Path("results/halfcheetah-dir/maml"), help="the MAML run to adapt")
     demo.add_argument("--adapt-steps", type=int, default=2)
-    demo.add_argument("--episodes", type=int, default=20, help="episodes per adaptation step")
+    demo.add_argument("--episodes", type=int, default=40, help="episodes per task and adaptation step")
     demo.add_argument("--nav2d-iterations", type=int, default=20)
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)

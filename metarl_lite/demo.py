@@ -2,7 +2,7 @@
 
 1. Load the reference MAML policy of HalfCheetahDir (``results/halfcheetah-dir/maml``, made by
    ``make reproduce``), adapt it to running backward (d = -1) and forward (d = +1) with the
-   evaluation protocol (K VPG steps, alpha then alpha / 2, on fresh episodes each step) and print
+   evaluation protocol (K VPG steps, alpha then alpha / 2, each on 40 fresh episodes) and print
    the mean return after 0..K steps with its standard error over the episodes.
 2. Save the adaptation curves (``adaptation.png``) and a video of the policy before and after
    adaptation, a row per direction (``halfcheetah-dir.mp4``).
@@ -23,7 +23,7 @@ REFERENCE_RUN = Path("results/halfcheetah-dir/maml")
 DIRECTIONS = {"backward": {"direction": -1}, "forward": {"direction": 1}}
 
 
-def run_demo(out, *, run=REFERENCE_RUN, adapt_steps: int = 2, episodes: int = 20, nav2d_iterations: int = 20,
+def run_demo(out, *, run=REFERENCE_RUN, adapt_steps: int = 2, episodes: int = 40, nav2d_iterations: int = 20,
              video_size=(320, 240), progress: bool = True, echo=print) -> dict:
     """The demo into folder ``out``; returns {"returns": {direction: [mean return after 0..K steps]},
     "stderr": {direction: [its standard error over the episodes]}, "video", "figure", "nav2d":

@@ -6,9 +6,11 @@ held-out return against policy-gradient steps (MAML Fig. 4 / 5 style).
 """
 
 import json
+import math
 from pathlib import Path
 
 import matplotlib
+from matplotlib.ticker import MaxNLocator
 
 from .configs import is_rl
 from .runs import read_config, read_metrics
@@ -60,8 +62,11 @@ def plot_adaptation_curves(ax, runs):
         if file.exists():
             result = json.loads(file.read_text())
             steps = range(len(result["after_steps"]))
-            ax.errorbar(steps, result["after_steps"], yerr=result["ci95"], marker="o", capsize=3, label=_label(path))
+            partial = result.get("iteration", math.inf) < read_config(path)["iterations"]  # a checkpoint mid-run
+            name = f"{_label(path)} (iteration {result['iteration']})" if partial else _label(path)
+            ax.errorbar(steps, result["after_steps"], yerr=result["ci95"], marker="o", capsize=3, label=name)
     ax.set(xlabel=xlabel, ylabel=label, title="adaptation on held-out tasks")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _legend(ax)
 
 

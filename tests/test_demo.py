@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_demo_adapts_the_reference_policy_to_both_directions_and_trains_nav2d(tmp_path):
     lines = []
-    result = run_demo(tmp_path, run=ROOT / REFERENCE_RUN, adapt_steps=1, episodes=20, nav2d_iterations=2,
+    result = run_demo(tmp_path, run=ROOT / REFERENCE_RUN, adapt_steps=1, episodes=40, nav2d_iterations=2,
                       video_size=(64, 48), progress=False, echo=lines.append)
     for direction, (before, after) in result["returns"].items():  # one step helps, beyond the sampling noise
         se_before, se_after = result["stderr"][direction]
