@@ -101,8 +101,8 @@ def _render(args):
         shown = training.held_out_tasks(learner.config, 1, args.seed)
         path = training.adapt(learner, shown, adapt_steps=args.adapt_steps, seed=args.seed)
         (before,), (after,) = (policies.unstack(phi) for phi in (path.params[0], path.params[-1]))
-        result = render_grid(task, [[(before, shown[0], "before"), (after, shown[0], f"after {args.adapt_steps} steps")]],
-                             args.out, seed=args.seed)
+        panels = [(before, shown[0], "before"), (after, shown[0], f"after {args.adapt_steps} steps")]
+        result = render_grid(task, [panels], args.out, seed=args.seed)
         print(f"wrote {result['path']}: task {shown[0]}, before | after {args.adapt_steps} steps; episode return "
               f"{result['returns'][0][0]:.1f} | {result['returns'][0][1]:.1f} (mean over "
               f"{learner.config.eval_episodes} episodes: {path.returns()[0, 0]:.1f} | {path.returns()[-1, 0]:.1f})")
@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the run's policy before | after this many policy-gradient steps on the task")
     render.set_defaults(func=_render)
 
-    demo = sub.add_parser("demo", help="a few minutes of fast adaptation: HalfCheetahDir both ways, then nav2d training")
+    demo = sub.add_parser("demo", help="a minute of fast adaptation: HalfCheetahDir both ways, then nav2d training")
     demo.add_argument("--out", type=Path, default=Path("demo"), help="folder for the figure, the video and the run")
     demo.add_argument("--run", type=Path, default=Path("results/halfcheetah-dir/maml"), help="the MAML run to adapt")
     demo.add_argument("--adapt-steps", type=int, default=2)

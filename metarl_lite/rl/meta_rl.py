@@ -327,8 +327,9 @@ def promp_rl_step(theta: dict, optimizer, env, *, horizon: int, seed: int, inner
     clipped surrogate (``ppo_clip``, epsilon = ``clip``) of task i's post-update episodes with
     rho_t = pi_phi_k(theta) / pi_old,k, and KL_j the mean KL(pi_old,j || pi_phi_j(theta)) over D_j's states,
     the inner penalty that keeps the policies whose samples the inner steps use close to the samplers
-    (averaged over the k steps, as in the authors' code). eta = ``inner_kl_weight``. Clipping replaces TRPO's constrained step, so the update is a few cheap
-    first-order steps. Returns metrics as in ``reptile_rl_step`` plus clip_objective (J^CLIP before
+    (averaged over the k steps, as in the authors' code). eta = ``inner_kl_weight``. Clipping replaces
+    TRPO's constrained step, so the update is a few cheap Adam steps (which still differentiate through
+    the inner steps). Returns metrics as in ``reptile_rl_step`` plus clip_objective (J^CLIP before
     the first and after the last step) and inner_kl.
     """
     if check_steps("outer_steps", outer_steps) < 1:
