@@ -48,7 +48,8 @@ def sampling_limit(config) -> float:
     """Seconds that 2 x (meta_batch x episodes x H) steps take in raw mj_step, spread over CORES."""
     family = RL_FAMILIES[TASK]
     env = family.make_vec_env(family.sample_tasks(4, np.random.default_rng(0)), 10)
-    params = policies.stack([policies.init_policy(17, 6, seed=0)] * 4)
+    obs_dim, act_dim = env.single_observation_space.shape[0], env.single_action_space.shape[0]
+    params = policies.stack([policies.init_policy(obs_dim, act_dim, seed=0)] * 4)
     rate = max(best_rate(raw_mujoco(env, params, config.horizon)) for _ in range(3))
     steps = (config.inner_steps + 1) * config.meta_batch * config.episodes_per_task * config.horizon
     return steps / rate / CORES
