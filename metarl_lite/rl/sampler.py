@@ -186,6 +186,10 @@ class PooledVecEnv:
         if isinstance(episodes_per_task, bool) or not isinstance(episodes_per_task, int) or episodes_per_task < 1:
             raise ValueError(f"episodes_per_task must be a positive integer, got {episodes_per_task!r}")
         probe = pool.family.make_vec_env(tasks, 1)  # checks every task, gives the spaces
+        if pool.oracle:
+            from ..tasks.oracle import OracleVecEnv
+
+            probe = OracleVecEnv(probe, pool.family.task_features)
         self.pool, self.key = pool, next(pool._keys)
         self.tasks, self.episodes_per_task = probe.tasks, episodes_per_task
         self.num_envs = len(self.tasks) * episodes_per_task
@@ -208,6 +212,9 @@ class SamplerPool:
             env = pool.make_vec_env(tasks, episodes_per_task)   # instead of family.make_vec_env
             batch = sample_episodes(env, params, horizon=H, seed=0)
 
+    With ``oracle=True`` the workers wrap their VectorEnvs in ``tasks.oracle.OracleVecEnv``, so the
+    observations show the task, as the oracle baseline's do.
+
     Each worker is a fresh Python process (``spawn``) with torch on one thread; it builds the
     VectorEnv of its share of the tasks (whole tasks, so a task's episodes stay together) on first
     use and keeps the two most recent ones, runs the policy itself (a copy of the params travels
@@ -219,7 +226,7 @@ class SamplerPool:
 
     CACHED_ENVS = 2  # VectorEnvs a worker keeps (e.g. the training and the evaluation batch)
 
-    def __init__(self, family: str, workers: int | None = None):
+    def __init__(self, family: str, workers: int | None = None, *, oracle: bool = False):
         from ..tasks import RL_FAMILIES  # the tasks package does not depend on rl/
 
         if family not in RL_FAMILIES:
@@ -228,13 +235,13 @@ class SamplerPool:
             workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive integer (or None for one per core), got {workers!r}")
-        self.family_name, self.family, self.workers = family, RL_FAMILIES[family], workers
+        self.family_name, self.family, self.workers, self.oracle = family, RL_FAMILIES[family], workers, oracle
         self._keys = itertools.count()
         context = multiprocessing.get_context("spawn")
         self._conns, self._processes = [], []
         for _ in range(workers):
             parent, child = context.Pipe()
-            process = context.Process(target=_serve, args=(child, family, self.CACHED_ENVS), daemon=True)
+            process = context.Process(target=_serve, args=(child, family, oracle, self.CACHED_ENVS), daemon=True)
             process.start()
             child.close()
             self._conns.append(parent)
@@ -285,7 +292,8 @@ class SamplerPool:
 
     def __repr__(self) -> str:
         state = "open" if self._finalizer.alive else "closed"
-        return f"<SamplerPool {self.family_name!r}: {self.workers} workers, {state}>"
+        oracle = " (oracle observations)" if self.oracle else ""
+        return f"<SamplerPool {self.family_name!r}{oracle}: {self.workers} workers, {state}>"
 
 
 def _shutdown(conns, processes) -> None:
@@ -303,19 +311,20 @@ def _shutdown(conns, processes) -> None:
         conn.close()
 
 
-def _serve(conn, family: str, cached: int) -> None:
+def _serve(conn, family: str, oracle: bool, cached: int) -> None:
     """A worker's loop: build (or reuse) the VectorEnv of its share, roll out, send the episodes back."""
     torch.set_num_threads(1)
     from ..tasks import RL_FAMILIES
+    from ..tasks.oracle import OracleVecEnv
 
-    make_vec_env, envs = RL_FAMILIES[family].make_vec_env, {}
+    family, envs = RL_FAMILIES[family], {}
     while (message := conn.recv()) is not None:
         key, tasks, per_task, first_slot, params, seed, noise = message
         try:
             if key not in envs:
-                env = make_vec_env(tasks, per_task)
+                env = family.make_vec_env(tasks, per_task)
                 env.first_slot = first_slot  # its slots' seeds and error messages are those of the full batch
-                envs[key] = env
+                envs[key] = OracleVecEnv(env, family.task_features) if oracle else env
                 while len(envs) > cached:
                     envs.pop(next(iter(envs)))
             params = {k: torch.tensor(v) for k, v in params.items()}  # fresh (aligned) tensors, see task_means

@@ -185,9 +185,7 @@ def _sampling_env_fn(config, workers: int, stack: ExitStack):
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     if workers == 1:
         return make_env_fn(config)
-    if config.algo == "oracle":
-        raise ValueError("the oracle samples in this process (its observations are extended here); use --workers 1")
-    return stack.enter_context(SamplerPool(config.task, workers)).make_vec_env
+    return stack.enter_context(SamplerPool(config.task, workers, oracle=config.algo == "oracle")).make_vec_env
 
 
 def train(config, out, *, resume: bool = False, progress: bool = True, workers: int = 1, threads: int = 1):
