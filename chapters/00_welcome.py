@@ -108,7 +108,6 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import sys
-import time
 
 import gymnasium
 import ipywidgets as widgets

@@ -84,7 +84,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import Markdown, display
-from torch.func import grad, hessian, jacrev, jvp, vmap
+from torch.func import grad, hessian, jacrev, jvp
 from tqdm.auto import trange
 
 from metarl_lite import seed_everything

@@ -88,8 +88,6 @@ import gymnasium as gym
 import matplotlib.pyplot as plt
 import mujoco
 import numpy as np
-import torch
-from IPython.display import display
 from ipywidgets import Dropdown, FloatSlider, interactive
 from tqdm.auto import trange
 

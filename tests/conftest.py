@@ -111,3 +111,32 @@ def kill_and_resume(tmp_path):
         return whole, split
 
     return run
+
+
+@pytest.fixture
+def one_line_errors():
+    """one_line_errors(cases, error=ValueError): each (call, match) of ``cases`` raises ``error`` whose
+    message matches the regex ``match`` and fits on one line."""
+
+    def check(cases, error=ValueError):
+        for call, match in cases:
+            with pytest.raises(error, match=match) as info:
+                call()
+            assert "\n" not in str(info.value), str(info.value)
+
+    return check
+
+
+@pytest.fixture
+def cli_error(capsys):
+    """cli_error(argv) -> what `metarl-lite ARGV` printed to stderr, checked to be one line with exit code 2."""
+    from metarl_lite.cli import main
+
+    def run(argv):
+        capsys.readouterr()
+        assert main([str(a) for a in argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err and "\n" not in err, err
+        return err
+
+    return run

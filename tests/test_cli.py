@@ -7,11 +7,6 @@ import pytest
 from metarl_lite import runs
 from metarl_lite.cli import main
 
-def one_line_error(capsys):
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0, err
-    return err
-
 
 def test_train_evaluate_plot_random_run(tmp_path, capsys):
     out = tmp_path / "random"
@@ -36,14 +31,12 @@ def test_train_evaluate_plot_random_run(tmp_path, capsys):
         (["train", "--algo", "maml", "--task", "sinusoid", "--shots", "0", "--out", "{new}"], "--shots must be >= 1"),
     ],
 )
-def test_bad_input_gives_one_line_error_and_overwrites_nothing(argv, message, tmp_path, capsys):
+def test_bad_input_gives_one_line_error_and_overwrites_nothing(argv, message, tmp_path, cli_error):
     out = tmp_path / "run"
     main(["train", "--algo", "random", "--task", "sinusoid", "--out", str(out), "--quiet"])
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    capsys.readouterr()
     argv = [a.format(out=out, missing=tmp_path / "none", new=tmp_path / "new") for a in argv]
-    assert main(argv) == 2
-    assert message in one_line_error(capsys)
+    assert message in cli_error(argv)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
@@ -59,13 +52,11 @@ def test_unknown_names_are_rejected_with_the_choices(flag, value, tmp_path, caps
     assert not (tmp_path / "r").exists()
 
 
-def test_corrupt_checkpoint_is_reported_not_overwritten(tmp_path, capsys):
+def test_corrupt_checkpoint_is_reported_not_overwritten(tmp_path, cli_error):
     out = tmp_path / "run"
     main(["train", "--algo", "random", "--task", "sinusoid", "--out", str(out), "--quiet"])
     (out / "checkpoint.pt").write_bytes(b"garbage")
-    capsys.readouterr()
-    assert main(["evaluate", str(out)]) == 2
-    assert "corrupt or truncated" in one_line_error(capsys)
+    assert "corrupt or truncated" in cli_error(["evaluate", out])
     assert main(["train", "--algo", "random", "--task", "sinusoid", "--out", str(out), "--resume"]) == 2
     assert (out / "checkpoint.pt").read_bytes() == b"garbage"
 

@@ -5,10 +5,8 @@ import math
 from pathlib import Path
 
 import imageio.v3 as iio
-import pytest
 
 from metarl_lite import configs
-from metarl_lite.cli import main
 from metarl_lite.demo import REFERENCE_RUN, run_demo
 from metarl_lite.rl import training
 
@@ -29,7 +27,7 @@ def test_the_demo_adapts_the_reference_policy_to_both_directions_and_trains_nav2
     assert any("backward" in line for line in lines) and any("2D navigation" in line for line in lines)
 
 
-def test_the_demo_says_what_to_fix(tmp_path, capsys):
+def test_the_demo_says_what_to_fix(tmp_path, cli_error):
     nav = tmp_path / "nav"
     config = configs.make_config("random", "nav2d", "quick", hidden=(8,))
     training.train(config, nav, progress=False)
@@ -38,7 +36,5 @@ def test_the_demo_says_what_to_fix(tmp_path, capsys):
              (["--adapt-steps", "0"], "--adapt-steps must be an integer >= 1"),
              (["--episodes", "0"], "--episodes must be >= 1")]
     for argv, message in cases:
-        assert main(["demo", "--out", str(tmp_path / "demo"), *argv]) == 2
-        err = capsys.readouterr().err.strip()
-        assert message in err and "\n" not in err
+        assert message in cli_error(["demo", "--out", tmp_path / "demo", *argv])
     assert not (tmp_path / "demo").exists()
