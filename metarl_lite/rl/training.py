@@ -34,7 +34,7 @@ from .policies import init_policy
 from .sampler import SamplerPool
 
 TEST_SEED, VALIDATION_SEED = 20_170_309, 20_170_310  # held-out tasks, the same for every run
-LR_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+LR_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 LATER_STEP_FACTOR = 0.5  # steps 2..K have size alpha / 2 (MAML's test scripts)
 BASE_COLUMNS = ("iteration", "wall_seconds", "pre_return", "post_return", "sample_seconds", "adapt_seconds",
                 "outer_seconds")
