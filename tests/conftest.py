@@ -115,12 +115,12 @@ def kill_and_resume(tmp_path):
 
 @pytest.fixture
 def one_line_errors():
-    """one_line_errors(cases, error=ValueError): each (call, match) of ``cases`` raises ``error`` whose
-    message matches the regex ``match`` and fits on one line."""
+    """one_line_errors(cases): each (call, match) of ``cases`` raises a ValueError whose message
+    matches the regex ``match`` and fits on one line."""
 
-    def check(cases, error=ValueError):
+    def check(cases):
         for call, match in cases:
-            with pytest.raises(error, match=match) as info:
+            with pytest.raises(ValueError, match=match) as info:
                 call()
             assert "\n" not in str(info.value), str(info.value)
 
