@@ -5,7 +5,8 @@ One table per results root (results/sinusoid, results/nav2d, ...), between the R
 half-width, next to the MAML paper's 5-shot numbers. RL rows: held-out mean return after 0..3
 policy-gradient steps, the MAML paper's row (Fig. 4 / 5), the normalized score after one step
 (R_1 - R_random,0) / (R_oracle - R_random,0) with our own random and oracle runs (the paper's in
-parentheses), and the wall-clock seconds per meta-iteration.
+parentheses; marked * while the oracle is an evaluated checkpoint of an unfinished run), and the
+wall-clock seconds per meta-iteration.
 """
 
 import json
@@ -69,7 +70,7 @@ def _score(value: float, random0: float, oracle: float) -> str:
     return f"{(value - random0) / (oracle - random0):.2f}"
 
 
-def _rl_row(folder: Path, ours: dict) -> str:
+def _rl_row(folder: Path, ours: dict, provisional: bool) -> str:
     config = read_config(folder)
     result, progress = _evaluation(folder)
     if result is None:
@@ -81,7 +82,7 @@ def _rl_row(folder: Path, ours: dict) -> str:
     reference = " / ".join(f"{v:g}" for v in paper.get(config["algo"], ()))
     score = ""
     if "random" in ours and "oracle" in ours and len(result["after_steps"]) > 1:
-        score = _score(result["after_steps"][1], ours["random"], ours["oracle"])
+        score = _score(result["after_steps"][1], ours["random"], ours["oracle"]) + ("*" if provisional else "")
         if config["algo"] in paper and "random" in paper and "oracle" in paper and len(paper[config["algo"]]) > 1:
             score += f" ({_score(paper[config['algo']][1], paper['random'][0], paper['oracle'][0])})"
     seconds = result.get("seconds_per_iteration", "")
@@ -98,15 +99,18 @@ def results_table(root) -> str:
         header = ["| run | K | alpha | MSE after 1 step | after 5 steps | after 10 steps | paper (1 / 5 / 10) |",
                   "|---|---|---|---|---|---|---|"]
         return "\n".join(header + [_regression_row(p) for p in folders])
-    ours = {}  # R_random,0 and R_oracle of our own finished runs, for the normalized score
+    ours, partial = {}, []  # R_random,0 and R_oracle of our own evaluated runs, for the normalized score
     for p in folders:
         result, progress = _evaluation(p)
-        if result is not None and not progress and configs[p]["algo"] in ("random", "oracle"):
+        if result is not None and configs[p]["algo"] in ("random", "oracle"):
             ours[configs[p]["algo"]] = result["after_steps"][0]
+            partial += [f"the {configs[p]['algo']} is {progress}"] if progress else []
     header = ["| run | alpha | return after 0 steps | 1 step | 2 steps | 3 steps | paper (0 / 1 / 2 / 3) "
               "| score after 1 step (paper) | s / iteration |",
               "|---|---|---|---|---|---|---|---|---|"]
-    return "\n".join(header + [_rl_row(p, ours) for p in folders])
+    provisional = bool(partial) and {"random", "oracle"} <= set(ours)
+    footnote = [f"\n\\* Provisional: {' and '.join(partial)}."] if provisional else []
+    return "\n".join(header + [_rl_row(p, ours, provisional) for p in folders] + footnote)
 
 
 def readme_table(readme, root) -> str:

@@ -60,6 +60,23 @@ def test_rl_table_scores_against_our_random_and_oracle_runs(tmp_path):
     assert lines[6] == "| `oracle` | 0.1 | -4.0 ± 1.0 | -4.0 ± 2.0 |  |  | -2.29 | 1.00 |  |"
 
 
+def test_scores_against_an_unfinished_oracle_are_marked_provisional(tmp_path):
+    evaluation = {"metric": "return", "tasks": 2, "adapt_lr": 0.1, "ci95": [1.0, 2.0]}
+    for algo, after_steps, iterations in (("random", [-80.0, -60.0], 0), ("oracle", [-4.0, -4.0], 9),
+                                          ("maml", [-40.0, -12.0], 0)):
+        config = configs.make_config(algo, "nav2d", "quick", iterations=0, eval_tasks=2)
+        training.train(config, tmp_path / algo, progress=False)
+        (tmp_path / algo / "config.json").write_text(json.dumps({**configs.to_dict(config), "iterations": iterations}))
+        (tmp_path / algo / "evaluation.json").write_text(json.dumps({**evaluation, "after_steps": after_steps,
+                                                                     "iteration": 0}))
+    lines = report.results_table(tmp_path).splitlines()
+    assert f"| {(-12.0 + 80.0) / (-4.0 + 80.0):.2f}* (" in lines[2]
+    assert lines[-1] == "\\* Provisional: the oracle is at iteration 0 of 9." and lines[-2] == ""
+    (tmp_path / "oracle" / "evaluation.json").unlink()  # no oracle evaluation: no score, no footnote
+    lines = report.results_table(tmp_path).splitlines()
+    assert "*" not in "\n".join(lines) and lines[2].endswith("| -40.4 / -11.7 / -3.3 / -3.2 |  |  |")
+
+
 def test_update_readme_rewrites_only_the_table(tmp_path):
     readme = tmp_path / "README.md"
     begin, end = report.markers(tmp_path / "results")
