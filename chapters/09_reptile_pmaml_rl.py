@@ -172,8 +172,10 @@ def max_difference(a, b):
 # $W - \theta = \alpha \sum_{j<k} \hat g_j$ holds by construction. The checks: our $W$ is the
 # path's $\phi_k$, and `meta_rl.reptile_rl_step` (same seed, so the same episodes) returns
 # $\theta + \beta \cdot \frac1n \sum_i (W_i - \theta)$ as new leaf tensors, with no graph through the
-# inner loop. The last batch $\mathcal{D}_k$, sampled with $W_i$, plays no part in the update: it
-# only measures the post-update return that training reports.
+# inner loop. The path's last batch $\mathcal{D}_k$, sampled with $W_i$, plays no part in the update,
+# so `reptile_rl_step` never samples it (`sample_path(..., sample_adapted=False)`): Reptile pays for
+# $k$ batches per iteration, and the post-update return that training reports is that of
+# $\mathcal{D}_{k-1}$, after $k - 1$ steps.
 
 # %%
 path = meta_rl.sample_path(nav_env, policies.stack([meta_rl.detached(theta)] * n_nav), inner_lr=ALPHA,
@@ -723,8 +725,8 @@ PAPER_RUNS = not RECOMPUTE and all(c.config == "paper" and len(training_curves[a
 # %% [markdown]
 # The training curves, from each run's `metrics.csv`, smoothed over 10 iterations: the mean return
 # of the meta-batch before adaptation and after it. Read the right panel with care: "after" is
-# one VPG step for MAML, FOMAML and probabilistic MAML, but $k = 3$ steps of the full $\alpha$ for
-# Reptile (its $W_i$); and probabilistic MAML's policies before adaptation are the sampled
+# one VPG step for MAML, FOMAML and probabilistic MAML, but $k - 1 = 2$ steps of the full $\alpha$
+# for Reptile (the last batch its inner loop samples); and probabilistic MAML's policies before adaptation are the sampled
 # $\theta_i$, not $\mu$. The pretrained policy has no inner step; it appears in the left panel only.
 
 # %%
@@ -844,7 +846,7 @@ if PAPER_RUNS:
 # %% [markdown]
 # ### Why Reptile's training curve is lower
 #
-# In the second half of training, Reptile's right-hand curve (after $k = 3$ steps of the full
+# In the second half of training, Reptile's right-hand curve (after $k - 1 = 2$ steps of the full
 # $\alpha = 0.5$) drops below the others and swings widely (the cell prints the means and standard
 # deviations over iterations 101 to 200), while its evaluation after one and two steps is as
 # good as MAML's. The evaluation's later steps have size $\alpha/2$. So the suspect is the size of the

@@ -143,6 +143,30 @@ def test_replayed_steps_reproduce_the_sampled_path_and_each_step_resamples():
         step = meta_rl.inner_step(halved.params[1], (halved.episodes[1], halved.advantages[1]), lr=0.05)
         torch.testing.assert_close(halved.params[2][k], step[k].detach())
         assert not torch.equal(halved.params[2][k], path.params[2][k])
+    # without sampling phi_k the path ends at the same phi_k, one batch shorter
+    unsampled = meta_rl.sample_path(env, policies.stack([theta] * 3), inner_lr=0.1, inner_steps=2, horizon=20, seed=4,
+                                    sample_adapted=False)
+    assert len(unsampled.params) == 3 and len(unsampled.episodes) == len(unsampled.advantages) == 2
+    for k in theta:
+        torch.testing.assert_close(unsampled.params[-1][k], path.params[-1][k])
+    torch.testing.assert_close(unsampled.returns(), path.returns()[:2])
+
+
+def test_reptile_rl_step_moves_theta_toward_the_mean_adapted_parameters_sampling_k_batches():
+    theta = policies.init_policy(2, 2, hidden=(8,), seed=0, dtype=torch.float64)
+    env = nav.make_vec_env(nav.sample_tasks(3, np.random.default_rng(0)), 2)
+    batches = []
+    sample = meta_rl.sample_episodes
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(meta_rl, "sample_episodes", lambda *a, **kw: batches.append(sample(*a, **kw)) or batches[-1])
+        new, metrics = meta_rl.reptile_rl_step(theta, env, horizon=20, seed=4, inner_lr=0.1, inner_steps=2,
+                                               outer_lr=0.5)
+    assert len(batches) == 2  # D_0 and D_1; W = phi_2 is never sampled
+    path = meta_rl.sample_path(env, policies.stack([theta] * 3), inner_lr=0.1, inner_steps=2, horizon=20, seed=4)
+    for k in theta:
+        torch.testing.assert_close(new[k], theta[k] + 0.5 * (path.params[-1][k].mean(0) - theta[k]))
+    assert metrics["pre_return"] == pytest.approx(path.returns()[0].mean().item())
+    assert metrics["post_return"] == pytest.approx(path.returns()[1].mean().item())  # after k - 1 = 1 step
 
 
 def test_trpo_outer_step_respects_the_kl_bound_between_old_and_new_post_update_policies():

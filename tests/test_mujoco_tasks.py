@@ -18,6 +18,7 @@ from gymnasium.vector import AutoresetMode  # noqa: E402
 
 from metarl_lite.tasks import RL_FAMILIES  # noqa: E402
 from metarl_lite.tasks.mujoco import SimulationDiverged, ant, common, half_cheetah, random_params  # noqa: E402
+from metarl_lite.tasks.oracle import OracleVecEnv  # noqa: E402
 
 MUJOCO = {name: family for name, family in RL_FAMILIES.items() if name != "nav2d"}
 GYMNASIUM_ID = {"half_cheetah.xml": "HalfCheetah-v5", "ant.xml": "Ant-v5", "walker2d_v5.xml": "Walker2d-v5",
@@ -244,6 +245,20 @@ def test_task_features_are_what_an_oracle_observes():
     np.testing.assert_array_equal(features, expected)
     model = random_params.HOPPER_PARAMS.robot.model
     assert features.shape == (model.nbody + 3 * model.nbody + model.nv + 3 * model.ngeom,)
+
+
+@pytest.mark.parametrize("family", MUJOCO.values(), ids=lambda f: f.name)
+def test_the_oracle_view_appends_the_exact_task_features_in_the_familys_precision(family):
+    tasks = family.sample_tasks(2, np.random.default_rng(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # gymnasium warns when a Box loses precision
+        env = OracleVecEnv(family.make_vec_env(tasks, 2), family.task_features)
+        observation, _ = env.reset(seed=0)
+    inner = family.make_vec_env(tasks, 2).reset(seed=0)[0]
+    features = np.repeat([family.task_features(t) for t in tasks], 2, axis=0)
+    np.testing.assert_array_equal(observation, np.concatenate([inner, features], axis=1))
+    assert observation.dtype == env.single_observation_space.dtype == inner.dtype
+    assert env.observation_space.contains(observation)
 
 
 MODEL_ARRAYS = ("body_mass", "body_inertia", "dof_damping", "geom_friction", "body_subtreemass", "dof_invweight0",

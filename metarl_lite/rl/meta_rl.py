@@ -119,8 +119,8 @@ class AdaptationPath:
     sampled, with their advantages A^_j, for j = 0..k (D_k: the post-update episodes)."""
 
     params: list  # k + 1 per-task dicts
-    episodes: list  # k + 1 Episodes
-    advantages: list  # k + 1 [E, T]
+    episodes: list  # k + 1 Episodes (k if phi_k did not sample)
+    advantages: list  # one [E, T] per Episodes
     seconds: dict  # {"sample": env and policy time, "adapt": advantages and inner steps}
 
     def returns(self) -> torch.Tensor:
@@ -140,8 +140,9 @@ class AdaptationPath:
 
 
 def sample_path(env, params: dict, *, inner_lr: float = INNER_LR, inner_steps: int = 1, horizon: int, seed: int,
-                gamma: float = GAMMA, lam: float = LAM, later_lr=None) -> AdaptationPath:
-    """Sample D_0 with phi_0 = ``params`` (per task), step to phi_1, sample D_1 with phi_1, ..., D_k.
+                gamma: float = GAMMA, lam: float = LAM, later_lr=None, sample_adapted: bool = True) -> AdaptationPath:
+    """Sample D_0 with phi_0 = ``params`` (per task), step to phi_1, sample D_1 with phi_1, ..., D_k
+    (D_k only if ``sample_adapted``: an update that needs phi_k alone saves that batch).
 
     The steps only need the values of phi_j here (they are the same for every estimator and at
     first or second order), so no graph is kept; ``adapted`` re-derives phi_k(theta) with one.
@@ -154,7 +155,7 @@ def sample_path(env, params: dict, *, inner_lr: float = INNER_LR, inner_steps: i
     n = policies.n_tasks(params)
     seeds = np.random.SeedSequence(seed).generate_state(inner_steps + 1)
     path = AdaptationPath([detached(params)], [], [], {"sample": 0.0, "adapt": 0.0})
-    for j in range(inner_steps + 1):
+    for j in range(inner_steps + sample_adapted):
         tic = time.perf_counter()
         path.episodes.append(sample_episodes(env, path.params[-1], horizon=horizon, seed=int(seeds[j])))
         toc = time.perf_counter()
@@ -289,15 +290,16 @@ def reptile_rl_step(theta: dict, env, *, horizon: int, seed: int, inner_lr: floa
         theta <- theta + beta * mean_i (W_i - theta).
 
     First order: no derivative goes through W_i. k = ``inner_steps`` >= 1 (k = 1 reduces to joint
-    training with step alpha beta, so use k > 1), beta = ``outer_lr``. Episodes sampled with W_i
-    give the post-update return. Returns (new theta, metrics as in ``maml_rl_step`` without the
-    TRPO entries).
+    training with step alpha beta, so use k > 1), beta = ``outer_lr``. The update never samples with
+    W_i, so post_return is the return after k - 1 steps (of D_{k-1}, the last batch the inner loop
+    sampled; sampling W_i for a metric alone would cost another batch). Returns (new theta, metrics as
+    in ``maml_rl_step`` without the TRPO entries).
     """
     outer_lr = check_step_size("outer_lr", outer_lr)
     if check_steps("inner_steps", inner_steps) < 1:
         raise ValueError("Reptile needs inner_steps >= 1 (and > 1 to differ from joint training)")
     path = sample_path(env, _repeat(detached(theta), _n_tasks(env)), inner_lr=inner_lr, inner_steps=inner_steps,
-                       horizon=horizon, seed=seed, gamma=gamma, lam=lam)
+                       horizon=horizon, seed=seed, gamma=gamma, lam=lam, sample_adapted=False)
     tic = time.perf_counter()
     w = path.params[-1]
     new = {k: (v.detach() + outer_lr * (w[k].mean(0) - v.detach())).requires_grad_() for k, v in theta.items()}

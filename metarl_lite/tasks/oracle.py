@@ -19,18 +19,19 @@ class OracleVecEnv(VectorEnv):
         self.env = env
         self.tasks, self.episodes_per_task = env.tasks, env.num_envs // len(env.tasks)
         self.num_envs, self.metadata = env.num_envs, env.metadata
-        features = np.stack([np.asarray(task_features(task), dtype=np.float32).ravel() for task in env.tasks])
-        self._features = np.repeat(features, self.episodes_per_task, axis=0)  # [N, F], task-major like the slots
         inner = env.single_observation_space
-        self.single_observation_space = spaces.Box(
-            np.concatenate([inner.low, np.full(features.shape[1], -np.inf, dtype=np.float32)]),
-            np.concatenate([inner.high, np.full(features.shape[1], np.inf, dtype=np.float32)]), dtype=np.float32)
+        self._dtype = inner.dtype  # the family's own (float32 for nav2d, float64 for MuJoCo)
+        features = np.stack([np.asarray(task_features(task), dtype=self._dtype).ravel() for task in env.tasks])
+        self._features = np.repeat(features, self.episodes_per_task, axis=0)  # [N, F], task-major like the slots
+        unbounded = np.full(features.shape[1], np.inf, dtype=self._dtype)
+        self.single_observation_space = spaces.Box(np.concatenate([inner.low, -unbounded]),
+                                                   np.concatenate([inner.high, unbounded]), dtype=self._dtype)
         self.single_action_space = env.single_action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = env.action_space
 
     def _observe(self, observation):
-        return np.concatenate([np.asarray(observation, dtype=np.float32), self._features], axis=1)
+        return np.concatenate([np.asarray(observation, dtype=self._dtype), self._features], axis=1)
 
     def reset(self, *, seed=None, options=None):
         observation, info = self.env.reset(seed=seed, options=options)
