@@ -413,7 +413,7 @@ assert (expected_hessians["lvc"] - exact_hessian).norm() > 0.3 * scale
 # correlated with the Hessian estimate: the meta-gradient has variance and, even for DiCE, an
 # $O(1/N)$ bias; the finite-batch objective $\mathbb{E}_{\mathcal{D}}[J(\hat\phi_{\mathcal{D}})]$
 # also has a score term $\mathbb{E}_{\mathcal{D}}[J(\hat\phi_{\mathcal{D}}) \nabla \log p(\mathcal{D} \mid \theta)]$
-# (Stadie et al. 2018; Rothfuss et al. 2019, formulation I). Step 9 computes both exactly.)
+# (Stadie et al. 2018; Rothfuss et al. 2019, formulation II). Step 9 computes both exactly.)
 # The check: autodiff of $\theta \mapsto J(\hat\phi(\theta))$, through the exact outer $J$, for
 # each surrogate, against the formula with the expected Hessians of step 6; DiCE's against the
 # exact meta-gradient of step 3.
@@ -568,7 +568,7 @@ assert variance["lvc"] < variance["dice"] and bias2["dice"] < 1e-25
 #   vanishes only as $N \to \infty$, like $1/N$ (the cell prints $N$ times DiCE's error, whose growth
 #   slows toward a constant).
 # * **The objective changes.** What an inner step on $N$ episodes achieves on average is
-#   $J_N(\theta) = \mathbb{E}_{\mathcal{D} \sim p_\theta}[J(\hat\phi_{\mathcal{D}}(\theta))]$ (formulation I of
+#   $J_N(\theta) = \mathbb{E}_{\mathcal{D} \sim p_\theta}[J(\hat\phi_{\mathcal{D}}(\theta))]$ (formulation II of
 #   Rothfuss et al. 2019), and its gradient has two parts:
 #
 #   $$\nabla J_N(\theta) = \mathbb{E}_{\mathcal{D}}\big[(I + \alpha\, \hat H^{\texttt{loglik}}_{\mathcal{D}})^{\top} \nabla J(\hat\phi_{\mathcal{D}})\big]

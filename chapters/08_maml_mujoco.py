@@ -54,7 +54,7 @@
 # TRPO's conjugate gradient takes its Fisher-vector products exactly, by double backward through
 # the inner step, on **10 of the 40 tasks** of each meta-batch (the paper's code: on all tasks). A
 # Fisher-vector product has to differentiate through the adaptation of every task it includes, and
-# the conjugate gradient takes ten of them, so they dominate the outer step. The Fisher matrix is a
+# the conjugate gradient takes ten of them (and one more for the step length), so they dominate the outer step. The Fisher matrix is a
 # mean over tasks: 10 tasks estimate the same matrix, with more noise, at about a quarter of the
 # cost, while the gradient uses all 40 tasks and the line search checks the KL on all 40.
 #
@@ -301,9 +301,9 @@ assert paper_scores["halfcheetah-dir", "maml"][0] < 0 and paper_scores["halfchee
 assert (dir_gain["pretrain"] < dir_gain["random"]).all(), dir_gain
 
 # %% [markdown]
-# Read the Cheetah-Dir rows with step 2 in mind. Before adaptation every method is task-blind,
+# Read the Cheetah-Dir rows with derivation step 2 in mind. Before adaptation every method is task-blind,
 # so its score reflects a control cost, not a direction: MAML's is even slightly below the random
-# policy's, and one step lifts it to 0.69. By step 2, pretraining on both directions at once has
+# policy's, and one step lifts it to 0.69. By derivation step 2, pretraining on both directions at once has
 # only one lever, the control cost, and in the paper it did not even beat the random policy's
 # (−43.0 against −35.7 before adaptation: a negative score, checked above). Its steps also gain
 # less than the random policy's after every step (checked above).
@@ -390,9 +390,10 @@ for task, rows in metrics.items():
     print(f"{task}: iteration {rows[-1]['iteration']}; last 10 iterations: before {pre:.1f}, after one step {post:.1f}")
 
 # %% [markdown]
-# How to read the curves. On **Dir** the pre-update curve is pinned by step 2: every meta-batch
+# How to read the curves. On **Dir** the pre-update curve is pinned by derivation step 2: every meta-batch
 # has as many tasks of each direction, so the mean pre-update return is, up to sampling noise,
-# minus the control cost, whatever the policy does; it can only rise by moving the joints less.
+# minus the control cost, whatever the policy does; it can only rise by applying smaller torques
+# (the exploration noise's included).
 # All that MAML learns shows in the gap between the curves, and a post-update return clearly
 # above 0 is beyond any task-blind policy: on average over the two directions, the cheetah runs
 # the way it was asked to. On **Vel** both curves can rise. Ignoring the control cost, the
@@ -405,13 +406,15 @@ for task, rows in metrics.items():
 # The checks: on Dir the mean pre-update return of the last 10 iterations is negative (a sanity
 # check of the logged data; step 2 is the proof); on both tasks the mean post-update return of
 # the last 10 iterations exceeds the pre-update one (MAML's inner step helps on the training
-# tasks; skipped with `RECOMPUTE`).
+# tasks) and the task-blind line (the cheetah's speed depends on the task; both skipped with
+# `RECOMPUTE`).
 
 # %%
 assert curves["halfcheetah-dir", "pre_return"][-10:].mean() < 0
 if not RECOMPUTE:  # a claim about learning: 20 quick iterations are too few for it
     for task in TASKS:
-        assert curves[task, "post_return"][-10:].mean() > curves[task, "pre_return"][-10:].mean(), task
+        post = curves[task, "post_return"][-10:].mean()
+        assert post > curves[task, "pre_return"][-10:].mean() and post > TASK_BLIND[task], task
 
 # %% [markdown]
 # ## Experiment 2: adapting the meta-policy, live
@@ -498,8 +501,9 @@ print(f"phi_1 = phi_0 + {alpha:g} grad J^, phi_2 = phi_1 + {alpha / 2:g} grad J^
 # the two steps (right), the same initial state and the same action noise in every panel
 # (`metarl_lite.render`). The numbers printed below are the returns of these four episodes. The
 # two "before" panels are the same episode (the same $\theta$, initial state and noise: the
-# simulator does not see $d$), so as in step 2 their returns sum to $-2C$; checked step by step,
-# each pair of rewards sums to $-2 \cdot 0.05\, \|\mathrm{clip}(a_t)\|^2 \in [-0.6, 0]$.
+# simulator does not see $d$): their frames are identical, and as in step 2 their returns sum to
+# $-2C$; checked step by step, each pair of rewards sums to
+# $-2 \cdot 0.05\, \|\mathrm{clip}(a_t)\|^2 \in [-0.6, 0]$.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -508,6 +512,7 @@ grid = [[(rollout_frames("halfcheetah-dir", policies.unstack(path.params[j])[i],
         for i, task in enumerate(DIRECTIONS)]
 for row in grid:
     print("   ".join(f"{label}: return {rollout.episode_return:7.1f}" for rollout, label in row))
+assert all(np.array_equal(a, b) for a, b in zip(grid[0][0][0].frames, grid[1][0][0].frames, strict=True))
 before = grid[0][0][0].rewards + grid[1][0][0].rewards  # r_t(d=-1) + r_t(d=+1) = -2 * 0.05 ||clip(a_t)||^2
 assert ((-2 * CTRL_COST * act_dim - 1e-9 <= before) & (before <= 1e-9)).all(), before  # up to rounding
 html_video(tiled(grid), grid[0][0][0].fps)
@@ -592,7 +597,7 @@ for task in TASKS:
 # %% [markdown]
 # The checks, on whichever evaluation of MAML was loaded (skipped with `RECOMPUTE`): on both
 # tasks one step raises the held-out return, and on Dir by more than the 95% half-widths of both
-# means. Where our pretrained baseline has been evaluated too, MAML's return after one step beats
+# means; after one step it is above the task-blind line (0 on Dir, $-H/2$ on Vel). Where our pretrained baseline has been evaluated too, MAML's return after one step beats
 # the pretrained policy's after one step, as in the paper.
 
 # %%
@@ -600,7 +605,7 @@ if not RECOMPUTE:  # claims about learning: 20 quick iterations are too few for 
     for task in TASKS:
         name = next(name for name in results[task] if name.startswith("maml"))
         after, ci95 = np.array(results[task][name]["after_steps"]), np.array(results[task][name]["ci95"])
-        assert after[1] > after[0], (task, after)
+        assert after[1] > after[0] and after[1] > TASK_BLIND[task], (task, after)
         if task == "halfcheetah-dir":
             assert after[1] - ci95[1] > after[0] + ci95[0], (after, ci95)
         if "pretrain" in results[task]:
@@ -613,7 +618,7 @@ if not RECOMPUTE:  # claims about learning: 20 quick iterations are too few for 
 # the first step (log scale; the later steps take $\alpha / 2$) and the number of steps $K$. It
 # was meta-trained for one step of $\alpha = 0.1$. Does a tenth of that step still find the
 # direction? What does twice it do? Do further steps keep helping? Each redraw samples
-# $20 (K + 1)$ episodes per direction, a few seconds
+# $40 (K + 1)$ episodes per direction, a few seconds
 # (`metarl_lite.widgets.mujoco_adaptation` computes the curve).
 
 # %%

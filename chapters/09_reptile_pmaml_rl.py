@@ -53,7 +53,7 @@
 # initialization moves toward the average:
 # $\theta \leftarrow \theta + \beta \cdot \frac1n \sum_i (W_i - \theta)$, with the outer step size
 # $\beta$. Nothing is differentiated through the inner loop, and there is no trust region:
-# Reptile is first order (chapter 03 shows why it is not "memory-based" either).
+# Reptile is first order.
 #
 # **Probabilistic MAML-RL.** PLATIPUS (Finn, Xu & Levine 2018) has no published RL version, so
 # the course specifies one (DESIGN.md; `meta_rl.PolicyDistribution`). The initialization is
@@ -591,7 +591,8 @@ assert z.abs().max() < 4 and (variance_ratio > 1).all()
 # return). By the chain rule, $\nabla_\mu = \sum_i \nabla_{\theta_i}$, and at $\sigma = 0$ every
 # $\theta_i = \mu$: the $\mu$-gradient becomes MAML-RL's meta-policy gradient
 # $\nabla_\theta L(\phi(\theta))$ at $\theta = \mu$ (the gradient of `meta_rl.meta_surrogate`, from
-# which `maml_rl_step` builds its TRPO step), with the same estimator and the same sampled episodes. The
+# which `maml_rl_step` builds its TRPO step), with the same estimator and, at $\sigma = 0$, the same sampled episodes (with the same seeds,
+# the episodes approach MAML's as $\sigma \to 0$). The
 # check runs one `pmaml_rl_step` with plain SGD of step 1, which turns the change of $\mu$ into the
 # gradient, and $\sigma = \sigma_0$ (the KL never moves $\mu$, whatever $\sigma$ is; starting at
 # $\sigma_0$ is simply how `PolicyDistribution` sets $\sigma$ by default): the relative distance to
@@ -689,7 +690,9 @@ assert 0.9 < slope < 1.1 and distances[-1] < 1e-3 and distance_at_prior > 0.5
 # step and Adam, with $\sigma_0 = 0.1$ and $\lambda = 10^{-3}$. The pretrained policy (joint training
 # by TRPO, no inner step) optimizes the objective that Reptile with $k = 1$ reduces to; it samples
 # 40 tasks × 20 episodes per iteration: without an inner step it samples one batch per task where
-# MAML samples two, and twice the tasks give it MAML's budget of environment steps. The next
+# MAML samples two, and twice the tasks give it MAML's budget of environment steps. The
+# meta-learners are compared at equal iterations, not equal samples: Reptile's three batches per
+# task are 1.5 times MAML's episodes per iteration. The next
 # cell prints each run's settings. Set `RECOMPUTE = True` to train every run with the `quick`
 # configuration (20 iterations of 10 tasks × 10 episodes, the pretrained policy 20 tasks,
 # $\alpha = 0.1$; several minutes) into a temporary folder instead; the comparisons below are then
@@ -796,9 +799,10 @@ for algo, rows in training_curves.items():
     seconds = {column: np.mean([float(r[column]) for r in rows]) for column in ("sample_seconds", "adapt_seconds",
                                                                                 "outer_seconds")}
     per_iteration = float(rows[-1]["wall_seconds"]) / len(rows)
+    batches = c.inner_steps if algo == "reptile" else c.inner_steps + 1  # Reptile never samples its W_i
     print(f"{METHODS[algo]:>20}  {evaluations[algo]['adapt_lr']:5.2f}  " + " / ".join(f"{a:6.1f}" for a in after[algo])
           + f"  (± {' / '.join(f'{h:.1f}' for h in ci95[algo])})  {per_iteration:5.2f}  "
-          + "  ".join(f"{seconds[col]:5.2f}" for col in seconds) + f"  {c.meta_batch * c.episodes_per_task * (c.inner_steps + 1):8d}")
+          + "  ".join(f"{seconds[col]:5.2f}" for col in seconds) + f"  {c.meta_batch * c.episodes_per_task * batches:8d}")
 spread = np.array(evaluations["pmaml"].get("spread", [np.nan] * 4))
 print(f"probabilistic MAML: spread of the return across sampled initializations after 0..3 steps = {spread.round(2)}")
 
@@ -815,10 +819,10 @@ print(f"probabilistic MAML: spread of the return across sampled initializations 
 #   seeds.
 # * **Reptile's iterations are the cheapest.** It has no outer optimization at all (its
 #   `outer` column, the averaging, rounds to 0.00 s) and needs no second derivative, so its
-#   iteration took the least wall-clock time, although it samples $k + 1 = 4$ batches of
-#   episodes where MAML samples 2 (the fourth only to measure the training curve). On 2D
-#   navigation an environment step is almost free; on MuJoCo tasks it costs far more (chapter
-#   07), and sampling twice as many episodes weighs more.
+#   iteration took the least wall-clock time, although it samples $k = 3$ batches of episodes
+#   where MAML samples 2 (the `episodes/iter` column). On 2D navigation an environment step is
+#   almost free; on MuJoCo tasks it costs far more (chapter 07), and sampling 1.5 times as many
+#   episodes weighs more.
 # * **Sampled initializations disagree, and adaptation removes most of it.** The spread of
 #   probabilistic MAML's returns across its 5 initializations is largest before and right after
 #   the first step and falls to under half of either after the second and third (smaller) steps.

@@ -26,7 +26,7 @@
 #   an outer **PPO-style clipped** objective of the adapted policies, and an **inner KL
 #   penalty**, and say what each part is for;
 # * check numerically that at the sampling policy ProMP's gradient *is* MAML-RL's
-#   meta-gradient with the LVC estimator, and check the clipped objective that replaces the
+#   meta-gradient with the LVC estimator (when every episode has the same length), and check the clipped objective that replaces the
 #   trust region: flat beyond the clip range and a pessimistic bound of the unclipped objective;
 # * place the meta-gradient estimators of this course in one table, with their bias and
 #   variance on an MDP small enough to compute both exactly;
@@ -298,7 +298,7 @@ print(f"KL at theta_old: value 0, gradient 0, Hessian = Fisher matrix (largest e
 #
 # $$\nabla J^{\text{ProMP}}(\theta_{\text{old}}) = \frac1n \sum_i \big(I + \alpha \nabla^2 \hat J^{\text{lvc}}_i\big)^\top \nabla_\phi J^{\text{CLIP}}_i(\phi_{i,\text{old}}),$$
 #
-# **MAML-RL's meta-gradient with the LVC estimator**. Compared with MAML-RL using the same (LVC)
+# which is **MAML-RL's meta-gradient with the LVC estimator** (same samples, same step). Compared with MAML-RL using the same (LVC)
 # estimator, ProMP's first gradient on a batch is the same; what ProMP changes is the optimization
 # from there on: several Adam steps, with the clip, the importance weights and the KL penalty
 # acting once $\theta$ has left $\theta_{\text{old}}$. The check, as in the library test
@@ -306,7 +306,8 @@ print(f"KL at theta_old: value 0, gradient 0, Hessian = Fisher matrix (largest e
 # `meta_rl.promp_objective` against that of MAML-RL's outer objective `meta_rl.meta_surrogate`
 # with each estimator. (The library's $J^{\text{CLIP}}$ averages each task's steps and then the
 # tasks, `meta_surrogate` averages all steps at once; the two agree because all episodes here
-# have the same length. The sampled $\phi_{i,\text{old}}$ came from the VPG loss, whose second
+# have the same length. When episodes end early, as nav2d's do at the goal, the two weight the
+# tasks differently and the gradients differ by that weighting. The sampled $\phi_{i,\text{old}}$ came from the VPG loss, whose second
 # normalization of the advantages, step 1, moves it by about $10^{-8}$ relative to ProMP's
 # inner step: hence a $J^{\text{CLIP}}$ of order $10^{-9}$ rather than exactly 0, and a relative
 # tolerance of $10^{-6}$.)
@@ -347,7 +348,8 @@ for name in ("loglik", "dice"):
 # so it is **flat**, with zero gradient, once the ratio has moved past $1 + \epsilon$ in the
 # direction that helps ($A > 0$), or below $1 - \epsilon$ ($A < 0$); in the direction that hurts
 # it keeps the unclipped slope. It is also a **pessimistic bound**:
-# $L^{\text{CLIP}} \le \rho A$ everywhere, with equality for $\rho \in [1 - \epsilon, 1 + \epsilon]$.
+# $L^{\text{CLIP}} \le \rho A$ everywhere, with equality except where the clip is active
+# ($\rho > 1 + \epsilon$ with $A > 0$, or $\rho < 1 - \epsilon$ with $A < 0$).
 # So further optimizer steps on the same episodes gain nothing from steps whose ratio already
 # left the range, and ProMP can take several cheap Adam steps per batch (5 here) instead of
 # TRPO's conjugate gradient and line search, whose Fisher-vector products go through the
@@ -457,8 +459,8 @@ assert metrics["clip_objective_after"] > metrics["clip_objective_before"] and me
 # | `dice` with a baseline $b(t, s_t)$ | the same | unbiased Hessian; lower variance (Loaded DiCE's discount $\lambda < 1$ of past log-probabilities, akin to GAE's $\lambda$, trades bias for still lower variance) | Mao et al. 2019; Loaded DiCE (Farquhar et al. 2019) |
 # | any of these $+$ $J(\hat\phi)\, \nabla \log p(\mathcal{D} \mid \theta)$ | (targets $J_N$) | adds the score term of the $N$-episode objective | E-MAML (Stadie et al. 2018); Al-Shedivat et al. 2018 |
 #
-# Rothfuss et al. (2019) argue that the last row's objective (their "formulation I")
-# assigns credit to the pre-update episodes poorly, and keep MAML's "formulation II"; Liu,
+# Rothfuss et al. (2019) argue that the last row's objective (their "formulation II")
+# assigns credit to the pre-update episodes poorly, and keep MAML's "formulation I"; Liu,
 # Socher & Xiong (2019, "Taming MAML") add control variates to lower the variance of an unbiased
 # meta-gradient estimate.
 #
@@ -651,13 +653,15 @@ print(f"last 50 iterations, post-update return: MAML {late['maml'].mean():.1f} (
 # * after one step, the step both were trained for, ProMP's mean lies inside MAML's 95%
 #   interval, and the last 50 training iterations of the two end at the same level, a
 #   difference far below the iteration-to-iteration spread;
-# * after 2 and 3 steps ProMP's means are higher, but at 3 steps the intervals overlap; and in
+# * after 2 and 3 steps ProMP's means are higher; after 2 its interval lies just above MAML's (by
+#   a few hundredths), after 3 the intervals overlap; and in
 #   the first 20 iterations ProMP's post-update return climbs faster (plausibly because five
 #   Adam steps get more out of each batch than one TRPO step; one run cannot tell). With one
 #   seed per method these are hints, not results.
 #
-# So on 2D navigation ProMP matches MAML with an Adam outer step instead of TRPO and a less biased
-# curvature estimate (LVC instead of `loglik`). The ProMP paper compared the two on MuJoCo task
+# So on 2D navigation ProMP matches MAML with an Adam outer step instead of TRPO and a curvature
+# estimate with less Hessian bias (LVC instead of `loglik`; as the table above showed, that need
+# not mean a better meta-gradient). The ProMP paper compared the two on MuJoCo task
 # families like those of chapter 07, with longer horizons and richer dynamics than this one.
 
 # %%
@@ -667,6 +671,7 @@ if not RECOMPUTE:
     assert abs(after["promp"][1] - after["maml"][1]) < ci95["maml"][1]
     assert abs(late["promp"].mean() - late["maml"].mean()) < 0.5 * min(late["promp"].std(), late["maml"].std())
     assert np.all(after["promp"][2:] > after["maml"][2:]) and early["promp"] > early["maml"]
+    assert after["promp"][2] - ci95["promp"][2] > after["maml"][2] + ci95["maml"][2], "the 2-step intervals are apart"
     assert after["promp"][3] - ci95["promp"][3] < after["maml"][3] + ci95["maml"][3], "the 3-step intervals overlap"
 
 # %% [markdown]
@@ -788,7 +793,8 @@ assert pre_returns[-5:].mean() > pre_returns[0] + 15
 #   stays an estimate after $\theta$ moves; PPO's clipped objective of the post-update policies
 #   outside; an inner KL penalty $\eta \bar D_{\text{KL}}(\pi_{\theta_{\text{old}}} \| \pi_\theta)$ that
 #   keeps the pre-update policy near its sampler.
-# * At $\theta_{\text{old}}$ ProMP's gradient *is* MAML-RL's meta-gradient with the LVC estimator;
+# * At $\theta_{\text{old}}$ ProMP's gradient *is* MAML-RL's meta-gradient with the LVC estimator
+#   (up to how the two weight tasks whose episodes end early);
 #   ProMP differs in taking several cheap Adam steps per batch, made safe (heuristically)
 #   by clipping, where MAML takes one TRPO step.
 # * The clipped objective is a pessimistic bound of $\rho A$, flat once the ratio has moved
