@@ -5,7 +5,7 @@
 #        (default: all four; two runs at a time on two cores; the HalfCheetah runs take days on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=.venv/bin/metarl-lite
+BIN=${BIN:-.venv/bin/metarl-lite}  # BIN=echo prints the commands instead (a dry run)
 
 sinusoid() {
   run() {  # algo shots
@@ -39,29 +39,44 @@ nav2d() {
   $BIN table results/nav2d --update-readme README.md
 }
 
-mujoco() {  # task: MAML and the baselines (paper Fig. 5); on HalfCheetahDir also Reptile, pmaml and ProMP
-  local task=$1
-  lane() {
-    for algo in "$@"; do
-      $BIN train --algo "$algo" --task "$task" --config paper --out "results/$task/$algo" --resume --quiet
-      $BIN evaluate "results/$task/$algo" --adapt-steps 3 --tasks 40 --json
-    done
-  }
-  local more=()
-  [[ $task == halfcheetah-dir ]] && more=(reptile pmaml promp)
-  lane maml oracle &
-  lane random pretrain "${more[@]}" &
-  wait
-  $BIN plot results/"$task"/*/ --out "results/$task/$task.png"
-  $BIN table "results/$task" --update-readme README.md
+evaluated() {  # run folder: whether evaluation.json is of the run's final checkpoint
+  python3 - "$1" <<'PY' 2>/dev/null
+import json, sys
+run = sys.argv[1]
+evaluation, config = (json.load(open(f"{run}/{name}.json")) for name in ("evaluation", "config"))
+sys.exit(evaluation.get("iteration") != config["iterations"])
+PY
+}
+
+mujoco_run() {  # task algo: train (or resume) one run, then evaluate it unless that is done
+  local out="results/$1/$2"
+  $BIN train --algo "$2" --task "$1" --config paper --out "$out" --resume --quiet
+  evaluated "$out" || $BIN evaluate "$out" --adapt-steps 3 --tasks 40 --json
+}
+
+mujoco() {  # tasks...: MAML and the baselines (paper Fig. 5); on HalfCheetahDir also Reptile, pmaml and ProMP
+  local jobs=() task algo
+  for algo in maml random oracle pretrain; do
+    for task in "$@"; do jobs+=("$task $algo"); done
+  done
+  if [[ " $* " == *" halfcheetah-dir "* ]]; then jobs+=("halfcheetah-dir "{reptile,pmaml,promp}); fi
+  # Two runs at a time across all tasks, in this order, each as soon as a core is free.
+  export BIN; export -f evaluated mujoco_run
+  printf '%s\n' "${jobs[@]}" | xargs -P 2 -L 1 bash -c 'mujoco_run "$@"' _
+  for task in "$@"; do
+    $BIN plot results/"$task"/*/ --out "results/$task/$task.png"
+    $BIN table "results/$task" --update-readme README.md
+  done
 }
 
 tasks=("$@")
 (( $# )) || tasks=(sinusoid nav2d halfcheetah-dir halfcheetah-vel)
+cheetahs=()
 for task in "${tasks[@]}"; do
   case $task in
     sinusoid | nav2d) $task ;;
-    halfcheetah-dir | halfcheetah-vel) mujoco "$task" ;;
+    halfcheetah-dir | halfcheetah-vel) cheetahs+=("$task") ;;
     *) echo "unknown task $task; choose sinusoid, nav2d, halfcheetah-dir or halfcheetah-vel" >&2; exit 2 ;;
   esac
 done
+if (( ${#cheetahs[@]} )); then mujoco "${cheetahs[@]}"; fi
