@@ -37,7 +37,9 @@ class RunFolder:
         self.metrics_path = self.path / "metrics.csv"
         config_path = self.path / "config.json"
         if config_path.exists():
-            saved = json.loads(config_path.read_text())
+            # through the current dataclass: a key that a newer version added takes its default, which
+            # reproduces what the older version did
+            saved = configs.to_dict(configs.from_dict(json.loads(config_path.read_text())))
             if saved != config:
                 raise RunFolderError(
                     f"{self.path} holds another run (config differs: {_differences(saved, config)}); "

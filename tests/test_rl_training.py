@@ -252,3 +252,17 @@ def test_mujoco_run_faults_get_one_line_errors_and_nothing_is_overwritten(fault,
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     assert message in cli_error([a.format(run=run) for a in argv])
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_a_config_written_before_a_key_existed_resumes_with_that_keys_default(tmp_path):
+    # config.json of a run trained before the line-search options existed: the defaults reproduce it
+    config = configs.make_config("maml", "nav2d", "paper")
+    saved = configs.to_dict(config)
+    for key in ("backtrack_ratio", "rescale_step"):
+        del saved[key]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    runs.RunFolder(tmp_path, configs.to_dict(config), resume=True)
+    mujoco = configs.make_config("maml", "halfcheetah-dir", "paper")  # the MuJoCo paper configs changed both
+    (tmp_path / "config.json").write_text(json.dumps({**saved, "task": "halfcheetah-dir", "fisher_tasks": 10}))
+    with pytest.raises(runs.RunFolderError, match=r"backtrack_ratio 0.5 -> 0.8, .*rescale_step False -> True"):
+        runs.RunFolder(tmp_path, configs.to_dict(mujoco), resume=True)

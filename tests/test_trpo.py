@@ -132,6 +132,27 @@ def test_fisher_products_on_a_subsample_still_respect_the_full_kl_bound():
     assert not torch.equal(new["0.weight"], full["0.weight"])  # the subsample did change the direction
 
 
+def test_rescaled_step_lands_on_the_trust_region_when_the_fisher_estimate_is_too_flat():
+    # KL-bar(theta) = (theta - theta_0)^T A (theta - theta_0) / 2 exactly, a linear surrogate g . (theta - theta_0),
+    # and a Fisher estimate A / 3: the full step has KL 3 delta. Halving it lands at 3/4 delta; rescaling
+    # it by the KL it measures lands on delta, with sqrt(4/3) times the gain of the halved step.
+    a, g = random_spd(6, seed=0)
+    theta_0 = {"w": torch.zeros(6, dtype=torch.float64, requires_grad=True)}
+    surrogate = lambda p: g @ p["w"]  # noqa: E731
+    kl = lambda p: p["w"] @ a @ p["w"] / 2  # noqa: E731
+    too_flat = lambda p: kl(p) / 3  # noqa: E731
+    options = {"max_kl": 0.01, "damping": 0.0}
+    _, info = trpo_step(theta_0, surrogate, kl, fisher_kl_fn=too_flat, **options)
+    assert info["backtracks"] == 1 and info["kl"] == pytest.approx(0.0075)
+    rescaled, rescaled_info = trpo_step(theta_0, surrogate, kl, fisher_kl_fn=too_flat, rescale_step=True,
+                                        backtrack_ratio=0.8, **options)
+    assert rescaled_info["kl"] == pytest.approx(0.01, rel=1e-6) and rescaled_info["kl"] <= 0.01 + 1e-12
+    exact, _ = trpo_step(theta_0, surrogate, kl, **options)  # the same direction: A / 3 only scales F
+    torch.testing.assert_close(rescaled["w"], exact["w"], rtol=1e-6, atol=1e-9)
+    gains = [info["surrogate_after"], rescaled_info["surrogate_after"]]
+    assert gains[1] / gains[0] == pytest.approx((4 / 3) ** 0.5, rel=1e-6)
+
+
 def test_trpo_keeps_the_old_params_when_no_step_satisfies_the_bound():
     theta, old, surrogate, divergence = navigation_problem()
     new, info = trpo_step(theta, surrogate, lambda p: divergence(p) + 1.0, max_kl=0.01, max_backtracks=4)

@@ -266,7 +266,7 @@ def maml_rl_step(theta: dict, env, *, horizon: int, seed: int, inner_lr: float =
     adaptation), kl, surrogate_before / surrogate_after, accepted, backtracks, and the seconds
     spent in sample_seconds (environments and policy forward passes), adapt_seconds (advantages
     and inner steps while sampling) and outer_seconds (the TRPO step, re-adaptations included).
-    ``trpo_options`` go to ``trpo_step`` (damping, cg_iters, backtrack_ratio, max_backtracks).
+    ``trpo_options`` go to ``trpo_step`` (damping, cg_iters, backtrack_ratio, max_backtracks, rescale_step).
     """
     n = _n_tasks(env)
     path = sample_path(env, _repeat(detached(theta), n), inner_lr=inner_lr, inner_steps=inner_steps,

@@ -91,7 +91,7 @@ class TRPOLearner(PolicyLearner):
         self.theta, metrics = meta_rl.maml_rl_step(
             self.theta, env, horizon=c.horizon, seed=seed, inner_lr=c.inner_lr, inner_steps=c.inner_steps,
             estimator=c.estimator, first_order=c.first_order, max_kl=c.max_kl, fisher_tasks=c.fisher_tasks,
-            cg_iters=c.cg_iters, damping=c.damping)
+            cg_iters=c.cg_iters, damping=c.damping, backtrack_ratio=c.backtrack_ratio, rescale_step=c.rescale_step)
         return metrics
 
 

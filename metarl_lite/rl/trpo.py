@@ -16,6 +16,12 @@ F v = grad_theta (grad_theta KL-bar . v) (a double backward, F is never formed),
 so that F + damping I is safely positive definite. A backtracking line search then tries
 theta_old + ratio^i s for i = 0, 1, ... and accepts the first candidate whose exact KL-bar is <= delta
 and whose surrogate improved on L(theta_old); if none does, theta stays theta_old.
+
+With F estimated from a subsample of the data (``fisher_kl_fn``), x^T F x can underestimate the
+curvature along x, so the full step overshoots the trust region and the line search cuts it by
+more than it needs. ``rescale_step`` sizes s by the exact KL instead: KL-bar(theta_old + t x) ~ c t^2
+along the direction, so with c = KL-bar(theta_old + s) / beta^2 measured at the full step, the step
+s sqrt(delta / KL-bar(theta_old + s)) has KL-bar ~ delta; the line search starts from it.
 """
 
 import math
@@ -103,13 +109,14 @@ def _check_options(max_kl, damping, cg_iters, backtrack_ratio, max_backtracks):
 
 
 def trpo_step(params: dict, surrogate_fn, kl_fn, *, max_kl: float = 0.01, damping: float = 1e-5, cg_iters: int = 10,
-              backtrack_ratio: float = 0.5, max_backtracks: int = 15, fisher_kl_fn=None):
+              backtrack_ratio: float = 0.5, max_backtracks: int = 15, fisher_kl_fn=None, rescale_step: bool = False):
     """One TRPO update of theta = ``params``; returns (new params, info).
 
     ``surrogate_fn(params) -> scalar`` is L(theta), to MAXIMIZE; ``kl_fn(params) -> scalar`` the mean
     KL(pi_old || pi_theta) from the policy being updated (e.g. ``policies.kl(old, params, obs, masks)``),
     used for the line search and, unless ``fisher_kl_fn`` is given, for the Fisher-vector products.
-    ``fisher_kl_fn``: the same KL on a subsample of the episodes, for cheaper products. Both
+    ``fisher_kl_fn``: the same KL on a subsample of the episodes, for cheaper products; then
+    ``rescale_step`` (see the module docstring) keeps the step from overshooting. Both
     functions are called with grad enabled on leaf tensors (so they may differentiate inside,
     as MAML-RL's adaptation does). The new params are fresh leaf tensors that require grad.
 
@@ -132,8 +139,12 @@ def trpo_step(params: dict, surrogate_fn, kl_fn, *, max_kl: float = 0.01, dampin
     if not (math.isfinite(curvature) and curvature > 0):  # g = 0: nothing to gain
         return theta, info
     step = math.sqrt(2 * max_kl / curvature) * x
-    info["expected_improvement"] = (g @ step).item()
     start = _flat(theta.values()).detach()
+    if rescale_step:
+        overshoot = _scalar("kl_fn", kl_fn(_unflat(start + step, theta))).item() / max_kl
+        if overshoot > 1:  # False for NaN: the line search then rejects the step
+            step = step / math.sqrt(overshoot)
+    info["expected_improvement"] = (g @ step).item()
     for i in range(max_backtracks):
         fraction = backtrack_ratio**i
         candidate = _unflat(start + fraction * step, theta)
