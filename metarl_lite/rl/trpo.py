@@ -19,9 +19,9 @@ and whose surrogate improved on L(theta_old); if none does, theta stays theta_ol
 
 With F estimated from a subsample of the data (``fisher_kl_fn``), x^T F x can underestimate the
 curvature along x, so the full step overshoots the trust region and the line search cuts it by
-more than it needs. ``rescale_step`` sizes s by the exact KL instead: KL-bar(theta_old + t x) ~ c t^2
-along the direction, so with c = KL-bar(theta_old + s) / beta^2 measured at the full step, the step
-s sqrt(delta / KL-bar(theta_old + s)) has KL-bar ~ delta; the line search starts from it.
+more than it needs. ``rescale_step`` sizes s by the exact KL instead: along the direction KL-bar grows
+like the square of the step length, so s sqrt(delta / KL-bar(theta_old + s)) has KL-bar ~ delta (when
+the full step overshoots); the line search starts from it.
 """
 
 import math
