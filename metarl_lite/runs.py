@@ -22,6 +22,12 @@ def _differences(old: dict, new: dict) -> str:
     return ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
 
 
+def _as_current(saved: dict) -> dict:
+    """A saved config through the current dataclass: a key that a newer version added takes its
+    default, which reproduces what the older version did."""
+    return configs.to_dict(configs.from_dict(saved))
+
+
 def write_json(path: Path, data) -> None:
     """Write JSON atomically (temporary file, then rename)."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -37,9 +43,7 @@ class RunFolder:
         self.metrics_path = self.path / "metrics.csv"
         config_path = self.path / "config.json"
         if config_path.exists():
-            # through the current dataclass: a key that a newer version added takes its default, which
-            # reproduces what the older version did
-            saved = configs.to_dict(configs.from_dict(json.loads(config_path.read_text())))
+            saved = _as_current(json.loads(config_path.read_text()))
             if saved != config:
                 raise RunFolderError(
                     f"{self.path} holds another run (config differs: {_differences(saved, config)}); "
@@ -60,9 +64,14 @@ class RunFolder:
         if not self.checkpoint_path.exists():
             return None
         state = checkpoint.load(self.checkpoint_path)
-        if state.get("config") != self.config:
+        saved = state.get("config", {})
+        try:
+            saved = _as_current(saved)
+        except ValueError:  # not a config of this version: compared as it is, and different
+            pass
+        if saved != self.config:
             raise checkpoint.CheckpointError(
-                f"{self.checkpoint_path} belongs to another run ({_differences(state.get('config', {}), self.config)}); "
+                f"{self.checkpoint_path} belongs to another run ({_differences(saved, self.config)}); "
                 f"delete it or choose another --out"
             )
         return state

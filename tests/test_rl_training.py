@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from metarl_lite import configs, runs
+from metarl_lite import checkpoint, configs, runs
 from metarl_lite.cli import main
 from metarl_lite.rl import meta_rl, training
 from metarl_lite.tasks import navigation as nav
@@ -255,13 +255,15 @@ def test_mujoco_run_faults_get_one_line_errors_and_nothing_is_overwritten(fault,
 
 
 def test_a_config_written_before_a_key_existed_resumes_with_that_keys_default(tmp_path):
-    # config.json of a run trained before the line-search options existed: the defaults reproduce it
+    # config.json and checkpoint of a run trained before the line-search options existed: the defaults
+    # reproduce it
     config = configs.make_config("maml", "nav2d", "paper")
     saved = configs.to_dict(config)
     for key in ("backtrack_ratio", "rescale_step"):
         del saved[key]
     (tmp_path / "config.json").write_text(json.dumps(saved))
-    runs.RunFolder(tmp_path, configs.to_dict(config), resume=True)
+    checkpoint.save(tmp_path / "checkpoint.pt", {"config": saved, "iteration": 3})
+    assert runs.RunFolder(tmp_path, configs.to_dict(config), resume=True).load_checkpoint()["iteration"] == 3
     mujoco = configs.make_config("maml", "halfcheetah-dir", "paper")  # the MuJoCo paper configs changed both
     (tmp_path / "config.json").write_text(json.dumps({**saved, "task": "halfcheetah-dir", "fisher_tasks": 10}))
     with pytest.raises(runs.RunFolderError, match=r"backtrack_ratio 0.5 -> 0.8, .*rescale_step False -> True"):
