@@ -55,9 +55,7 @@ def _evaluation(folder: Path):
     return None, f"training: {done} of {config['iterations']} iterations"
 
 
-def _regression_row(folder: Path) -> str:
-    config = read_config(folder)
-    result, progress = _evaluation(folder)
+def _regression_row(folder: Path, config: dict, result, progress: str) -> str:
     if result is None:
         return f"| `{folder.name}` | {config['shots']} | | {progress} | | | |"
     cells = [f"{result['after_steps'][k]:.2f} ± {result['ci95'][k]:.2f}" for k in STEPS]
@@ -70,9 +68,7 @@ def _score(value: float, random0: float, oracle: float) -> str:
     return f"{(value - random0) / (oracle - random0):.2f}"
 
 
-def _rl_row(folder: Path, ours: dict, provisional: bool) -> str:
-    config = read_config(folder)
-    result, progress = _evaluation(folder)
+def _rl_row(folder: Path, config: dict, result, progress: str, ours: dict, provisional: bool) -> str:
     if result is None:
         return f"| `{folder.name}` | | {progress} | | | | | | |"
     name = f"`{folder.name}` ({progress})" if progress else f"`{folder.name}`"
@@ -95,13 +91,14 @@ def results_table(root) -> str:
     configs = {p: read_config(p) for p in folders}
     key = lambda p: (configs[p].get("shots", 0), ALGOS.index(configs[p]["algo"]), p.name)  # noqa: E731
     folders = sorted(folders, key=key)
+    evaluations = {p: _evaluation(p) for p in folders}  # (evaluation.json, note)
     if not any(is_rl(c["task"]) for c in configs.values()):
         header = ["| run | K | alpha | MSE after 1 step | after 5 steps | after 10 steps | paper (1 / 5 / 10) |",
                   "|---|---|---|---|---|---|---|"]
-        return "\n".join(header + [_regression_row(p) for p in folders])
+        return "\n".join(header + [_regression_row(p, configs[p], *evaluations[p]) for p in folders])
     ours, partial = {}, []  # R_random,0 and R_oracle of our own evaluated runs, for the normalized score
     for p in folders:
-        result, progress = _evaluation(p)
+        result, progress = evaluations[p]
         if result is not None and configs[p]["algo"] in ("random", "oracle"):
             ours[configs[p]["algo"]] = result["after_steps"][0]
             partial += [f"the {configs[p]['algo']} is {progress}"] if progress else []
@@ -110,7 +107,7 @@ def results_table(root) -> str:
               "|---|---|---|---|---|---|---|---|---|"]
     provisional = bool(partial) and {"random", "oracle"} <= set(ours)
     footnote = [f"\n\\* Provisional: {' and '.join(partial)}."] if provisional else []
-    return "\n".join(header + [_rl_row(p, ours, provisional) for p in folders] + footnote)
+    return "\n".join(header + [_rl_row(p, configs[p], *evaluations[p], ours, provisional) for p in folders] + footnote)
 
 
 def readme_table(readme, root) -> str:
