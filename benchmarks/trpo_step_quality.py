@@ -5,7 +5,8 @@ the 40 tasks (``fisher_tasks``), which makes the outer step ~3x cheaper. This pr
 run's theta and a few fresh meta-batches, the step x = F^-1 g scaled to s^T F s / 2 = delta with F
 from ``fisher_tasks`` tasks and from all tasks, and along each step the exact mean KL (all tasks) and
 the surrogate gain dL at the fractions 1, 0.8, 0.64, 0.5, 0.25 that a line search with ratio 0.8 or
-0.5 tries. A fraction is accepted when its KL <= delta and dL > 0.
+0.5 tries, and where the full step overshoots, the same for the step that ``rescale_step`` sizes by
+that KL. A fraction is accepted when its KL <= delta and dL > 0.
 
 Run: .venv/bin/python benchmarks/trpo_step_quality.py results/halfcheetah-dir/maml [meta-batches]
 (about 1 minute per meta-batch on one core).
@@ -49,6 +50,11 @@ def main(run: str, batches: int = 2) -> None:
                 candidate = trpo._unflat(start + fraction * step, theta)
                 cells.append(f"{fraction}: KL {kl(candidate).item():.4f}, dL {surrogate(candidate).item() - before.item():+.2e}")
             print(f"batch {seed}, Fisher on {tasks_in_fisher:2d} tasks | " + " | ".join(cells), flush=True)
+            overshoot = kl(trpo._unflat(start + step, theta)).item() / (trpo.RESCALE_TARGET * c.max_kl)
+            if overshoot > 1:  # what rescale_step then starts the line search from
+                rescaled = trpo._unflat(start + step / math.sqrt(overshoot), theta)
+                print(f"batch {seed}, Fisher on {tasks_in_fisher:2d} tasks, rescaled by {1 / math.sqrt(overshoot):.3f} | "
+                      f"KL {kl(rescaled).item():.4f}, dL {surrogate(rescaled).item() - before.item():+.2e}", flush=True)
 
 
 if __name__ == "__main__":
