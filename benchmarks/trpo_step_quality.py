@@ -50,11 +50,11 @@ def main(run: str, batches: int = 2) -> None:
                 candidate = trpo._unflat(start + fraction * step, theta)
                 cells.append(f"{fraction}: KL {kl(candidate).item():.4f}, dL {surrogate(candidate).item() - before.item():+.2e}")
             print(f"batch {seed}, Fisher on {tasks_in_fisher:2d} tasks | " + " | ".join(cells), flush=True)
-            overshoot = kl(trpo._unflat(start + step, theta)).item() / (trpo.RESCALE_TARGET * c.max_kl)
-            if overshoot > 1:  # what rescale_step then starts the line search from
-                rescaled = trpo._unflat(start + step / math.sqrt(overshoot), theta)
-                print(f"batch {seed}, Fisher on {tasks_in_fisher:2d} tasks, rescaled by {1 / math.sqrt(overshoot):.3f} | "
-                      f"KL {kl(rescaled).item():.4f}, dL {surrogate(rescaled).item() - before.item():+.2e}", flush=True)
+            shorter = trpo.rescaled(step, kl(trpo._unflat(start + step, theta)).item(), c.max_kl)
+            if shorter is not step:  # what rescale_step then starts the line search from
+                candidate = trpo._unflat(start + shorter, theta)
+                print(f"batch {seed}, Fisher on {tasks_in_fisher:2d} tasks, rescaled by {(shorter.norm() / step.norm()):.3f} | "
+                      f"KL {kl(candidate).item():.4f}, dL {surrogate(candidate).item() - before.item():+.2e}", flush=True)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,12 @@ def _check_options(max_kl, damping, cg_iters, backtrack_ratio, max_backtracks):
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 
+def rescaled(step: torch.Tensor, full_step_kl: float, max_kl: float) -> torch.Tensor:
+    """``rescale_step``'s step: s sqrt(c delta / KL-bar(theta_old + s)) when that is shorter, else s."""
+    overshoot = full_step_kl / (RESCALE_TARGET * max_kl)
+    return step / math.sqrt(overshoot) if overshoot > 1 else step  # NaN: s, which the line search rejects
+
+
 def trpo_step(params: dict, surrogate_fn, kl_fn, *, max_kl: float = 0.01, damping: float = 1e-5, cg_iters: int = 10,
               backtrack_ratio: float = 0.5, max_backtracks: int = 15, fisher_kl_fn=None, rescale_step: bool = False):
     """One TRPO update of theta = ``params``; returns (new params, info).
@@ -145,9 +151,7 @@ def trpo_step(params: dict, surrogate_fn, kl_fn, *, max_kl: float = 0.01, dampin
     step = math.sqrt(2 * max_kl / curvature) * x
     start = _flat(theta.values()).detach()
     if rescale_step:
-        overshoot = _scalar("kl_fn", kl_fn(_unflat(start + step, theta))).item() / (RESCALE_TARGET * max_kl)
-        if overshoot > 1:  # False for NaN: the line search then rejects the step
-            step = step / math.sqrt(overshoot)
+        step = rescaled(step, _scalar("kl_fn", kl_fn(_unflat(start + step, theta))).item(), max_kl)
     info["expected_improvement"] = (g @ step).item()
     for i in range(max_backtracks):
         fraction = backtrack_ratio**i
