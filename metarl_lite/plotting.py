@@ -13,7 +13,7 @@ import matplotlib
 from matplotlib.ticker import MaxNLocator
 
 from .configs import is_rl
-from .runs import read_config, read_metrics
+from .runs import as_current, read_config, read_metrics
 
 # per kind: (metrics.csv column, its axis label, y scale, adaptation axis label, x label of adaptation)
 KINDS = {
@@ -23,9 +23,18 @@ KINDS = {
 }
 
 
-def _label(path) -> str:
-    c = read_config(path)
-    return f"{c['algo']} ({c['shots']}-shot)" if "shots" in c else c["algo"]
+def _labels(runs) -> dict:
+    """Each run's legend entry: its algo (and shots); runs that would share one add the config values
+    that set them apart, e.g. "maml (backtrack_ratio 0.8, rescale_step True)"."""
+    saved = {path: as_current(read_config(path)) for path in runs}
+    tags = {path: [f"{c['shots']}-shot"] if "shots" in c else [] for path, c in saved.items()}
+    names = {path: (c["algo"], *tags[path]) for path, c in saved.items()}
+    labels = {}
+    for path, (algo, *tag) in names.items():
+        twins = [p for p in runs if names[p] == names[path]]
+        tag += [f"{k} {saved[path][k]}" for k in saved[path] if len({json.dumps(saved[p][k]) for p in twins}) > 1]
+        labels[path] = f"{algo} ({', '.join(tag)})" if tag else algo
+    return labels
 
 
 def _kind(runs) -> bool:
@@ -46,10 +55,11 @@ def _legend(ax):
 def plot_learning_curves(ax, runs):
     """The validation MSE (regression) or the post-update return (RL) against meta-iterations."""
     column, label, scale, *_ = KINDS[_kind(runs)]
+    labels = _labels(runs)
     for path in runs:
         rows = read_metrics(path)
         if rows:
-            ax.plot([int(r["iteration"]) for r in rows], [float(r[column]) for r in rows], label=_label(path))
+            ax.plot([int(r["iteration"]) for r in rows], [float(r[column]) for r in rows], label=labels[path])
     ax.set(xlabel="meta-iteration", ylabel=label, yscale=scale, title="meta-training")
     _legend(ax)
 
@@ -57,13 +67,14 @@ def plot_learning_curves(ax, runs):
 def plot_adaptation_curves(ax, runs):
     """Held-out MSE or return (mean +- 95% CI) against adaptation steps, from each run's evaluation.json."""
     *_, label, xlabel = KINDS[_kind(runs)]
+    labels = _labels(runs)
     for path in runs:
         file = Path(path) / "evaluation.json"
         if file.exists():
             result = json.loads(file.read_text())
             steps = range(len(result["after_steps"]))
             partial = result.get("iteration", math.inf) < read_config(path)["iterations"]  # a checkpoint mid-run
-            name = f"{_label(path)} (iteration {result['iteration']})" if partial else _label(path)
+            name = f"{labels[path]} (iteration {result['iteration']})" if partial else labels[path]
             ax.errorbar(steps, result["after_steps"], yerr=result["ci95"], marker="o", capsize=3, label=name)
     ax.set(xlabel=xlabel, ylabel=label, title="adaptation on held-out tasks")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -22,7 +22,7 @@ def _differences(old: dict, new: dict) -> str:
     return ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
 
 
-def _as_current(saved: dict) -> dict:
+def as_current(saved: dict) -> dict:
     """A saved config through the current dataclass: a key that a newer version added takes its
     default, which reproduces what the older version did."""
     return configs.to_dict(configs.from_dict(saved))
@@ -43,7 +43,7 @@ class RunFolder:
         self.metrics_path = self.path / "metrics.csv"
         config_path = self.path / "config.json"
         if config_path.exists():
-            saved = _as_current(json.loads(config_path.read_text()))
+            saved = as_current(json.loads(config_path.read_text()))
             if saved != config:
                 raise RunFolderError(
                     f"{self.path} holds another run (config differs: {_differences(saved, config)}); "
@@ -66,7 +66,7 @@ class RunFolder:
         state = checkpoint.load(self.checkpoint_path)
         saved = state.get("config", {})
         try:
-            saved = _as_current(saved)
+            saved = as_current(saved)
         except ValueError:  # not a config of this version: compared as it is, and different
             pass
         if saved != self.config:

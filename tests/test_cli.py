@@ -67,3 +67,19 @@ def test_killed_training_process_resumes_to_the_uninterrupted_metrics(kill_and_r
     strip = lambda path: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in runs.read_metrics(path)]  # noqa: E731
     assert strip(split) == strip(whole)
     assert len(strip(split)) == 15
+
+
+def test_plotted_runs_that_share_a_name_are_told_apart_by_their_config(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from metarl_lite.plotting import plot_adaptation_curves
+
+    runs_ = [(tmp_path / "a", ["--seed", "0"]), (tmp_path / "b", ["--seed", "1"]), (tmp_path / "c", ["--shots", "10"])]
+    for out, options in runs_:
+        main(["train", "--algo", "random", "--task", "sinusoid", *options, "--out", str(out), "--quiet"])
+        main(["evaluate", str(out), "--adapt-steps", "1", "--tasks", "5"])
+    fig, ax = plt.subplots()
+    plot_adaptation_curves(ax, [out for out, _ in runs_])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "random (5-shot, seed 0)", "random (5-shot, seed 1)", "random (10-shot)"]
+    plt.close(fig)
