@@ -6,7 +6,7 @@ import torch
 
 from metarl_lite.rl import meta_rl, policies
 from metarl_lite.rl.sampler import SamplerPool, sample_episodes, task_means
-from metarl_lite.tasks import RL_FAMILIES, navigation
+from metarl_lite.tasks import RL_FAMILIES, navigation, oracle
 
 FAMILY = "halfcheetah-vel"
 FIELDS = ("obs", "actions", "rewards", "masks", "log_probs", "task_ids")
@@ -55,6 +55,19 @@ def test_workers_give_the_episodes_of_the_in_process_sampler_whatever_their_numb
         assert not torch.equal(sample_episodes(env, params, horizon=30, seed=5).obs, batch.obs)
     assert len(set(local.obs[:, 0, 0].tolist())) == 6  # every slot starts from its own state
     assert local.masks.all() and local.obs.shape == (6, 30, 17)
+
+
+def test_an_oracle_pool_gives_the_episodes_of_the_in_process_oracle_env():
+    family = RL_FAMILIES[FAMILY]
+    tasks = family.sample_tasks(3, np.random.default_rng(2))
+    params = per_task_params(3, 18, 6)  # HalfCheetahVel's 17 observations and the target velocity
+    local = sample_episodes(oracle.make_vec_env(family, tasks, 2, oracle=True), params, horizon=20, seed=1)
+    with SamplerPool(FAMILY, workers=2, oracle=True) as pool:
+        env = pool.make_vec_env(tasks, 2)
+        assert env.single_observation_space.shape == (18,)
+        assert_same(sample_episodes(env, params, horizon=20, seed=1), local)
+    velocities = np.repeat([task["velocity"] for task in tasks], 2).astype(np.float32)  # obs are float32
+    np.testing.assert_array_equal(local.obs[:, :, -1], np.broadcast_to(velocities[:, None], (6, 20)))
 
 
 def test_a_pool_is_a_drop_in_make_env_for_meta_rl_evaluation(pools):

@@ -185,11 +185,9 @@ class PooledVecEnv:
     def __init__(self, pool: "SamplerPool", tasks, episodes_per_task: int):
         if isinstance(episodes_per_task, bool) or not isinstance(episodes_per_task, int) or episodes_per_task < 1:
             raise ValueError(f"episodes_per_task must be a positive integer, got {episodes_per_task!r}")
-        probe = pool.family.make_vec_env(tasks, 1)  # checks every task, gives the spaces
-        if pool.oracle:
-            from ..tasks.oracle import OracleVecEnv
+        from ..tasks.oracle import make_vec_env
 
-            probe = OracleVecEnv(probe, pool.family.task_features)
+        probe = make_vec_env(pool.family, tasks, 1, oracle=pool.oracle)  # checks every task, gives the spaces
         self.pool, self.key = pool, next(pool._keys)
         self.tasks, self.episodes_per_task = probe.tasks, episodes_per_task
         self.num_envs = len(self.tasks) * episodes_per_task
@@ -315,16 +313,14 @@ def _serve(conn, family: str, oracle: bool, cached: int) -> None:
     """A worker's loop: build (or reuse) the VectorEnv of its share, roll out, send the episodes back."""
     torch.set_num_threads(1)
     from ..tasks import RL_FAMILIES
-    from ..tasks.oracle import OracleVecEnv
+    from ..tasks.oracle import make_vec_env
 
     family, envs = RL_FAMILIES[family], {}
     while (message := conn.recv()) is not None:
         key, tasks, per_task, first_slot, params, seed, noise = message
         try:
             if key not in envs:
-                env = family.make_vec_env(tasks, per_task)
-                env.first_slot = first_slot  # its slots' seeds and error messages are those of the full batch
-                envs[key] = OracleVecEnv(env, family.task_features) if oracle else env
+                envs[key] = make_vec_env(family, tasks, per_task, oracle=oracle, first_slot=first_slot)
                 while len(envs) > cached:
                     envs.pop(next(iter(envs)))
             params = {k: torch.tensor(v) for k, v in params.items()}  # fresh (aligned) tensors, see task_means

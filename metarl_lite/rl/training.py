@@ -15,6 +15,7 @@ the best alpha of ``LR_GRID`` on as many validation tasks. The oracle, which is 
 not adapted (alpha = 0, as in the paper's test script): each "step" re-samples the same policy.
 """
 
+import functools
 import math
 import time
 from contextlib import ExitStack
@@ -27,8 +28,7 @@ from tqdm.auto import tqdm
 from .. import configs
 from ..meta._checks import check_finite
 from ..runs import RunFolder, load_run, read_metrics
-from ..tasks import RL_FAMILIES
-from ..tasks.oracle import OracleVecEnv
+from ..tasks import RL_FAMILIES, oracle
 from . import meta_rl
 from .policies import init_policy
 from .sampler import SamplerPool
@@ -42,10 +42,7 @@ BASE_COLUMNS = ("iteration", "wall_seconds", "pre_return", "post_return", "sampl
 
 def make_env_fn(config):
     """``make_env(tasks, episodes_per_task)`` for the run's family (the oracle's shows the task)."""
-    family = RL_FAMILIES[config.task]
-    if config.algo == "oracle":
-        return lambda tasks, episodes: OracleVecEnv(family.make_vec_env(tasks, episodes), family.task_features)
-    return family.make_vec_env
+    return functools.partial(oracle.make_vec_env, RL_FAMILIES[config.task], oracle=config.algo == "oracle")
 
 
 class PolicyLearner:

@@ -43,3 +43,11 @@ class OracleVecEnv(VectorEnv):
 
     def close(self, **kwargs):
         self.env.close(**kwargs)
+
+
+def make_vec_env(family, tasks, episodes_per_task: int, *, oracle: bool = False, first_slot: int = 0):
+    """``family.make_vec_env(tasks, episodes_per_task)``, its slots numbered from ``first_slot`` of a
+    larger batch (their seeds and error messages), wrapped in ``OracleVecEnv`` for the oracle."""
+    env = family.make_vec_env(tasks, episodes_per_task)
+    env.first_slot = first_slot
+    return OracleVecEnv(env, family.task_features) if oracle else env
