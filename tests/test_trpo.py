@@ -148,8 +148,9 @@ def test_rescaled_step_lands_on_the_trust_region_when_the_fisher_estimate_is_too
     rescaled, rescaled_info = trpo_step(theta_0, surrogate, kl, fisher_kl_fn=too_flat, rescale_step=True,
                                         backtrack_ratio=0.8, **options)
     assert rescaled_info["backtracks"] == 0 and rescaled_info["kl"] == pytest.approx(RESCALE_TARGET * 0.01, rel=1e-6)
-    exact, _ = trpo_step(theta_0, surrogate, kl, **options)  # the same direction: A / 3 only scales F
-    torch.testing.assert_close(rescaled["w"], exact["w"] * RESCALE_TARGET**0.5, rtol=1e-6, atol=1e-9)
+    natural = torch.linalg.solve(a, g)  # the same direction: A / 3 only scales F; KL-bar(t x) = t^2 x^T A x / 2
+    torch.testing.assert_close(rescaled["w"], natural * (2 * RESCALE_TARGET * 0.01 / (natural @ a @ natural)) ** 0.5,
+                               rtol=1e-6, atol=1e-9)
     gains = [info["surrogate_after"], rescaled_info["surrogate_after"]]
     assert gains[1] / gains[0] == pytest.approx((4 * RESCALE_TARGET / 3) ** 0.5, rel=1e-6)
 
