@@ -34,8 +34,8 @@ def _runner(task: str):
 
 
 def _train(args):
-    config = configs.make_config(args.algo, args.task, args.config, seed=args.seed,
-                                 **({"shots": args.shots} if args.shots is not None else {}))
+    overrides = {k: getattr(args, k) for k in ("shots", "iterations") if getattr(args, k) is not None}
+    config = configs.make_config(args.algo, args.task, args.config, seed=args.seed, **overrides)
     seed_everything(args.seed)
     options = {"workers": args.workers, "threads": args.threads} if configs.is_rl(config.task) else {}
     for flag in ("workers", "threads"):
@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--shots", type=int, help="K, support points per task (default: the config's)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", required=True, type=Path, help="run folder")
+    train.add_argument("--iterations", type=int,
+                       help="meta-iterations (default: the config's); with --resume, more than the run's extends it")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--workers", type=int, default=1,

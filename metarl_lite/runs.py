@@ -1,8 +1,9 @@
 """Run folders: config.json, metrics.csv and checkpoint.pt, and the rules that protect them.
 
 A folder whose config.json differs from the requested run is another run and is never
-overwritten. Metrics rows past the last checkpoint are dropped on resume, so a resumed run
-ends with exactly the rows of an uninterrupted one.
+overwritten, except that a resumed run may ask for more iterations (it is then extended).
+Metrics rows past the last checkpoint are dropped on resume, so a resumed run ends with
+exactly the rows of an uninterrupted one.
 """
 
 import csv
@@ -20,6 +21,13 @@ class RunFolderError(RuntimeError):
 def _differences(old: dict, new: dict) -> str:
     keys = sorted(set(old) | set(new), key=str)
     return ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
+
+
+def extends(saved: dict, config: dict) -> bool:
+    """Whether ``config`` is the run ``saved`` trained on for more iterations: nothing else differs,
+    and no schedule depends on the total (Reptile's annealed outer step does)."""
+    return (config["iterations"] > saved.get("iterations", config["iterations"]) and not config.get("anneal")
+            and {**saved, "iterations": config["iterations"]} == config)
 
 
 def as_current(saved: dict) -> dict:
@@ -41,13 +49,17 @@ class RunFolder:
         self.config = config
         self.checkpoint_path = self.path / "checkpoint.pt"
         self.metrics_path = self.path / "metrics.csv"
-        config_path = self.path / "config.json"
-        if config_path.exists():
-            saved = as_current(json.loads(config_path.read_text()))
-            if saved != config:
+        self.config_path = self.path / "config.json"
+        self.extending = False  # config.json is rewritten with the new iterations at the first checkpoint
+        if self.config_path.exists():
+            saved = as_current(json.loads(self.config_path.read_text()))
+            self.extending = saved != config and resume and extends(saved, config)
+            if saved != config and not self.extending:
+                hint = (f"pass --resume to train it on to {config['iterations']} iterations, "
+                        if extends(saved, config) else "")
                 raise RunFolderError(
                     f"{self.path} holds another run (config differs: {_differences(saved, config)}); "
-                    f"choose another --out or delete {self.path}"
+                    f"{hint}choose another --out or delete {self.path}"
                 )
             if self.checkpoint_path.exists() and not resume:
                 raise RunFolderError(
@@ -57,7 +69,7 @@ class RunFolder:
             raise RunFolderError(f"{self.path} is not empty and holds no metarl-lite run; choose another --out")
         else:
             self.path.mkdir(parents=True, exist_ok=True)
-            write_json(config_path, config)
+            write_json(self.config_path, config)
 
     def load_checkpoint(self):
         """The saved state, or None when there is none yet; checks it belongs to this run."""
@@ -69,7 +81,7 @@ class RunFolder:
             saved = as_current(saved)
         except ValueError:  # not a config of this version: compared as it is, and different
             pass
-        if saved != self.config:
+        if saved != self.config and not extends(saved, self.config):  # an extension's first checkpoint is due
             raise checkpoint.CheckpointError(
                 f"{self.checkpoint_path} belongs to another run ({_differences(saved, self.config)}); "
                 f"delete it or choose another --out"
@@ -77,6 +89,9 @@ class RunFolder:
         return state
 
     def save_checkpoint(self, state: dict) -> None:
+        if self.extending:  # config.json first: killed in between, it extends the old checkpoint
+            write_json(self.config_path, self.config)
+            self.extending = False
         checkpoint.save(self.checkpoint_path, {"config": self.config, **state})
 
     def start_metrics(self, columns, after_iteration: int) -> None:

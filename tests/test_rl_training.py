@@ -267,3 +267,31 @@ def test_a_config_written_before_a_key_existed_resumes_with_that_keys_default(tm
     other = configs.make_config("maml", "nav2d", "paper", backtrack_ratio=0.8, rescale_step=True)
     with pytest.raises(runs.RunFolderError, match=r"backtrack_ratio 0.5 -> 0.8, .*rescale_step False -> True"):
         runs.RunFolder(tmp_path, configs.to_dict(other), resume=True)
+
+
+def test_a_run_extended_to_more_iterations_ends_with_the_longer_runs_metrics(tmp_path, cli_error):
+    nav2d = ["--algo", "maml", "--task", "nav2d", "--quiet"]
+    assert main(["train", *nav2d, "--iterations", "7", "--out", str(tmp_path / "whole")]) == 0
+    run = tmp_path / "extended"
+    assert main(["train", *nav2d, "--iterations", "5", "--out", str(run)]) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert "pass --resume to train it on to 7 iterations" in cli_error(
+        ["train", *nav2d, "--iterations", "7", "--out", run])
+    assert "holds another run (config differs: iterations 5 -> 4)" in cli_error(
+        ["train", *nav2d, "--iterations", "4", "--out", run, "--resume"])
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    # Killed after the extension wrote config.json and before its first checkpoint: the old checkpoint resumes.
+    config = json.loads((run / "config.json").read_text())
+    runs.write_json(run / "config.json", {**config, "iterations": 7})
+    assert main(["train", *nav2d, "--iterations", "7", "--out", str(run), "--resume"]) == 0
+    assert json.loads((run / "config.json").read_text())["iterations"] == 7
+    assert without_timing(run) == without_timing(tmp_path / "whole")
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["config"]["iterations"] == 7
+
+
+def test_an_annealed_reptile_run_cannot_be_extended(tmp_path, cli_error):
+    # beta decays to 0 over the run's iterations: more iterations would be another schedule, not more of it
+    reptile = ["train", "--algo", "reptile", "--task", "sinusoid", "--quiet", "--out", tmp_path]
+    assert main([str(a) for a in reptile] + ["--iterations", "2"]) == 0
+    assert "holds another run (config differs: iterations 2 -> 3)" in cli_error(reptile + ["--iterations", "3",
+                                                                                          "--resume"])
