@@ -227,6 +227,9 @@ def with_overrides(config, overrides: dict):
         value = getattr(config, key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "iterations" else 1):
             raise ValueError(f"{key} must be an integer >= {0 if key == 'iterations' else 1}, got {value!r}")
+    if config.algo == "random" and config.iterations:
+        raise ValueError(f"--algo random saves an untrained initialization: it takes no iterations "
+                         f"(got {config.iterations}); leave out --iterations")
     return config
 
 

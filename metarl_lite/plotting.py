@@ -37,6 +37,11 @@ def _labels(runs) -> dict:
     return labels
 
 
+def _colors(runs) -> dict:
+    """One color per run, the same in both panels even where a run has no curve in one of them."""
+    return {path: f"C{i % 10}" for i, path in enumerate(runs)}
+
+
 def _kind(runs) -> bool:
     """True for RL runs; one figure never mixes regression and RL."""
     kinds = {is_rl(read_config(path)["task"]) for path in runs}
@@ -55,11 +60,12 @@ def _legend(ax):
 def plot_learning_curves(ax, runs):
     """The validation MSE (regression) or the post-update return (RL) against meta-iterations."""
     column, label, scale, *_ = KINDS[_kind(runs)]
-    labels = _labels(runs)
+    labels, colors = _labels(runs), _colors(runs)
     for path in runs:
         rows = read_metrics(path)
         if rows:
-            ax.plot([int(r["iteration"]) for r in rows], [float(r[column]) for r in rows], label=labels[path])
+            ax.plot([int(r["iteration"]) for r in rows], [float(r[column]) for r in rows], label=labels[path],
+                    color=colors[path])
     ax.set(xlabel="meta-iteration", ylabel=label, yscale=scale, title="meta-training")
     _legend(ax)
 
@@ -67,7 +73,7 @@ def plot_learning_curves(ax, runs):
 def plot_adaptation_curves(ax, runs):
     """Held-out MSE or return (mean +- 95% CI) against adaptation steps, from each run's evaluation.json."""
     *_, label, xlabel = KINDS[_kind(runs)]
-    labels = _labels(runs)
+    labels, colors = _labels(runs), _colors(runs)
     for path in runs:
         file = Path(path) / "evaluation.json"
         if file.exists():
@@ -75,7 +81,8 @@ def plot_adaptation_curves(ax, runs):
             steps = range(len(result["after_steps"]))
             partial = result.get("iteration", math.inf) < read_config(path)["iterations"]  # a checkpoint mid-run
             name = f"{labels[path]} (iteration {result['iteration']})" if partial else labels[path]
-            ax.errorbar(steps, result["after_steps"], yerr=result["ci95"], marker="o", capsize=3, label=name)
+            ax.errorbar(steps, result["after_steps"], yerr=result["ci95"], marker="o", capsize=3, label=name,
+                        color=colors[path])
     ax.set(xlabel=xlabel, ylabel=label, title="adaptation on held-out tasks")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _legend(ax)

@@ -83,3 +83,25 @@ def test_plotted_runs_that_share_a_name_are_told_apart_by_their_config(tmp_path)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "random (5-shot, seed 0)", "random (5-shot, seed 1)", "random (10-shot)"]
     plt.close(fig)
+
+
+def test_a_run_has_one_color_in_both_panels_when_another_lacks_a_curve(tmp_path):
+    # a random initialization has no training curve and a run in progress no evaluation yet
+    import matplotlib.pyplot as plt
+
+    from metarl_lite.plotting import plot_adaptation_curves, plot_learning_curves
+
+    runs_ = [tmp_path / algo for algo in ("maml", "random", "pretrain")]
+    for out in runs_:
+        iterations = [] if out.name == "random" else ["--iterations", "2"]
+        main(["train", "--algo", out.name, "--task", "sinusoid", *iterations, "--out", str(out), "--quiet"])
+    for out in runs_[:2]:
+        main(["evaluate", str(out), "--adapt-steps", "1", "--tasks", "5"])
+    fig, (left, right) = plt.subplots(1, 2)
+    plot_learning_curves(left, runs_)
+    plot_adaptation_curves(right, runs_)
+    colors = [{label.split()[0]: getattr(handle, "lines", [handle])[0].get_color()  # an errorbar's line
+               for handle, label in zip(*ax.get_legend_handles_labels())} for ax in (left, right)]
+    assert set(colors[0]) == {"maml", "pretrain"} and set(colors[1]) == {"maml", "random"}
+    assert colors[0]["maml"] == colors[1]["maml"] and len({*colors[0].values(), *colors[1].values()}) == 3
+    plt.close(fig)

@@ -53,6 +53,9 @@ def test_bad_rl_config_input_gets_one_line_errors(capsys):
         configs.make_config("maml", "nav2d", "quick", meta_batch=0)
     assert main(["train", "--algo", "maml", "--task", "nav2d", "--shots", "5", "--out", "/nonexistent/x"]) == 2
     assert "--shots applies to regression tasks only" in capsys.readouterr().err
+    for task in ("nav2d", "sinusoid"):
+        assert main(["train", "--algo", "random", "--task", task, "--iterations", "3", "--out", "/nonexistent/x"]) == 2
+        assert "random saves an untrained initialization: it takes no iterations (got 3)" in capsys.readouterr().err
 
 
 def test_the_oracle_sees_the_goal_and_nothing_else_changes():
