@@ -104,6 +104,7 @@ import torch
 from IPython.display import Markdown, display
 
 from metarl_lite import seed_everything
+from metarl_lite.configs import ALGOS
 from metarl_lite.render import html_video, rollout_frames, tiled
 from metarl_lite.report import PAPER_RL, results_table
 from metarl_lite.rl import meta_rl, policies
@@ -527,7 +528,8 @@ html_video(tiled(grid), grid[0][0][0].fps)
 # iteration of the evaluated checkpoint. If the MAML run has no evaluation yet, its current
 # checkpoint is evaluated live, on 10 held-out tasks with 20 episodes per step (wider intervals;
 # the legend says which). On the right, the normalized scores: the paper's (dashed, computed in
-# Step 4) and, once our own `random` and `oracle` runs are trained and evaluated, ours.
+# Step 4) and, once our own `random` and `oracle` runs are trained and evaluated, ours. A method
+# keeps its color in all four panels: solid lines are our runs, dashed ones the paper's.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -559,18 +561,20 @@ def evaluations(task):
 
 
 results = {task: evaluations(task) for task in TASKS}
+color = {algo: f"C{i}" for i, algo in enumerate(ALGOS)}  # a method's color in every panel: ours solid, paper dashed
 fig, axes = plt.subplots(2, 2, figsize=(13, 8))
 for row, task in zip(axes, TASKS):
     ours = {name: results[task][name]["after_steps"][0] for name in ("random", "oracle") if name in results[task]}
     for name, result in results[task].items():
-        steps = range(len(result["after_steps"]))
-        row[0].errorbar(steps, result["after_steps"], yerr=result["ci95"], marker="o", capsize=3, label=name)
+        steps, algo = range(len(result["after_steps"])), name.split()[0]
+        row[0].errorbar(steps, result["after_steps"], yerr=result["ci95"], marker="o", capsize=3, label=name,
+                        color=color[algo])
         if "random" in ours and "oracle" in ours:
             row[1].plot(steps, normalized(result["after_steps"], ours["random"], ours["oracle"]), marker="o",
-                        label=f"{name} (ours)")
+                        label=f"{name} (ours)", color=color[algo])
     for method in ("maml", "pretrain", "random"):
         row[1].plot(range(4), paper_scores[task, method], linestyle="--", marker="s", alpha=0.6,
-                    label=f"{method} (paper)")
+                    label=f"{method} (paper)", color=color[method])
     row[0].set(xlabel="VPG steps on the held-out task", ylabel="mean return", title=f"{task}: return")
     row[1].set(xlabel="VPG steps on the held-out task", ylabel="normalized score", title=f"{task}: normalized score")
     for ax in row:
