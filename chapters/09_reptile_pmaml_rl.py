@@ -64,8 +64,10 @@
 # $\phi_i$, is maximized over $\mu$ and $\sigma$ by Adam, minus a penalty $\lambda$ times
 # $\mathrm{KL}\big(\mathcal{N}(\mu, \sigma^2) \,\|\, \mathcal{N}(\perp\mu, \sigma_0^2)\big)$ that keeps
 # $\sigma$ near a prior width $\sigma_0$ ($\perp$ is stop-gradient). Compared with PLATIPUS there
-# is no inference network $q(\theta \mid \mathcal{D}^{te})$ and no learned shift of the prior's
-# mean: the KL only keeps the distribution from collapsing to a point. At test time one samples
+# is no approximate posterior $q(\theta \mid \mathcal{D}^{tr}, \mathcal{D}^{te})$ (in PLATIPUS a
+# gradient step on the query data with a learned step size $\gamma_q$ and learned variance $v_q$)
+# and no learned shift of the prior's mean: the KL only keeps the distribution from collapsing to
+# a point. At test time one samples
 # several initializations, adapts each, and reports the mean and the **spread** of what they do.
 # We write $\lambda$ for the KL weight (`kl_weight` in code; the library's docstrings call it
 # $\beta$, which in this chapter is Reptile's outer step size). Chapters 06 and 10 use $\lambda$ for
@@ -86,11 +88,16 @@
 # $$\mathbb{E}\Big[\frac{W - \theta}{\alpha}\Big] = k\, \nabla J + \frac{k(k-1)}{2}\, \alpha\, H \nabla J + O(\alpha^2),
 #   \qquad H \nabla J = \tfrac12 \nabla_\theta \|\nabla J\|^2 = \tfrac12 \nabla_\theta\, \mathbb{E}\big[\hat g_A \cdot \hat g_B\big],$$
 #
-# where $\hat g_A, \hat g_B$ are estimates from two independent batches sampled with $\pi_\theta$.
+# where $\hat g_A, \hat g_B$ are estimates from two independent batches sampled with $\pi_\theta$,
+# and the expectation is a function of $\theta$ that is differentiated as a whole, sampling
+# distribution included: $\nabla_\theta \mathbb{E}[\cdot]$, not $\mathbb{E}[\nabla_\theta(\hat g_A \cdot \hat g_B)]$,
+# which is what differentiating the product of two sampled estimates would give.
 # MAML-RL's exact meta-gradient has the same two terms with other weights,
 # $\nabla_\theta J(\theta + \alpha \nabla J) = \nabla J + 2\alpha H \nabla J + O(\alpha^2)$. These are
 # Nichol et al.'s $k\,\text{AvgGrad} - \frac{k(k-1)}{2} \alpha\, \text{AvgGradInner}$ and
-# $\text{AvgGrad} - 2\alpha\, \text{AvgGradInner}$ (chapter 03) for the loss $-J$.
+# $\text{AvgGrad} - 2\alpha\, \text{AvgGradInner}$ (chapter 03) for the loss $-J$, up to sign: with
+# $L = -J$, AvgGrad $= -\nabla J$ and AvgGradInner $= (-H)(-\nabla J) = H \nabla J$, and Nichol et
+# al.'s update direction is the descent direction $(\theta - W)/\alpha$, the negative of ours.
 #
 # Probabilistic MAML-RL, with $\phi_i(\theta) = \theta + \alpha \hat g_i(\theta)$:
 #
@@ -102,6 +109,9 @@
 #   \frac{\partial\, \mathrm{KL}}{\partial \log \sigma_j} = \frac{\sigma_j^2}{\sigma_0^2} - 1, \qquad
 #   \nabla_\mu \mathbb{E}_\varepsilon[F(\mu + \sigma \odot \varepsilon)] = \mathbb{E}_\varepsilon[\nabla F], \quad
 #   \nabla_{\log \sigma} \mathbb{E}_\varepsilon[F(\mu + \sigma \odot \varepsilon)] = \mathbb{E}_\varepsilon[\nabla F \odot \sigma \odot \varepsilon].$$
+#
+# ($\mathbb{E}_\varepsilon$ is written for short: $\hat g_i$ is random too, so the objective is also
+# an expectation over the episodes each inner step samples.)
 #
 # The derivation checks every line, in nine numbered steps: steps 1 to 5 for Reptile, 6 to 9
 # for probabilistic MAML.
@@ -139,7 +149,8 @@ chapter_start = time.perf_counter()
 # Steps 1 and 2 run the library on a small batch of 2D-navigation tasks (the task family of
 # chapter 06: a point walks from $(0, 0)$ toward a hidden goal): 4 goals, 10 episodes per goal
 # and step, a freshly initialized 2-64-64-2 tanh Gaussian policy, $\alpha = 0.5$ (the step size
-# of the trained runs below), $\beta = 0.7$ and $k = 3$.
+# of the trained runs below: the paper's released navigation code, not the 0.1 of its App. A.2;
+# chapter 06 explains the choice), $\beta = 0.7$ and $k = 3$.
 
 # %%
 ALPHA, BETA, K = 0.5, 0.7, 3
@@ -289,10 +300,13 @@ print(f"{len(mdps)} tasks, {len(probs)} one-episode batches each; E[g^ | phi] = 
 # $\nabla_\theta \|\nabla J\|^2 = 2 H \nabla J$. And since two batches $A$ and $B$ sampled
 # independently with $\pi_\theta$ give independent unbiased estimates,
 # $\|\nabla J\|^2 = \mathbb{E}[\hat g_A]\cdot\mathbb{E}[\hat g_B] = \mathbb{E}[\hat g_A \cdot \hat g_B]$. Ascending
-# along $H \nabla J$ therefore makes the policy gradients of *different* batches of a task point
-# the same way, so that a step on one batch also improves the return measured on another: the
-# "gradient agreement" that Nichol et al. call AvgGradInner. (With the *same* batch twice,
-# $\mathbb{E}[\hat g_A \cdot \hat g_A]$ adds the variance of the estimate; the cell prints both.)
+# along $H \nabla J$ therefore raises the expected inner product of the gradients of two
+# *different* batches, which is exactly the squared norm of the expected gradient: it moves
+# $\theta$ to where the return is more sensitive to the parameters, so that a step on one batch
+# also improves the return measured on another. Nichol et al. call this term AvgGradInner and
+# read it as "gradient agreement"; note that it does not reduce the disagreement between batches
+# (their variance): with the *same* batch twice, $\mathbb{E}[\hat g_A \cdot \hat g_A]$ adds
+# that variance, and independent batches leave it out by construction (the cell prints both).
 # The checks, exactly, for each task: $H \nabla J$ against autograd of $\frac12 \|\nabla J\|^2$, and the
 # double sum over pairs of episodes against $\|\nabla J\|^2$.
 

@@ -39,8 +39,9 @@
 # We keep chapter 06's symbols. A policy $\pi_\theta(a \mid s)$ with parameters $\theta$ adapts
 # to task $i$ by one policy-gradient step of size $\alpha$, $\phi_i = \theta + \alpha \nabla \hat J_i(\theta)$,
 # computed from $N$ episodes that $\pi_\theta$ sampled, and MAML-RL maximizes the return of
-# $\pi_{\phi_i}$. Its **meta-gradient** is $(I + \alpha \nabla^2 J_i(\theta))^\top \nabla J_i(\phi_i)$,
-# so the *Hessian* of the inner objective matters. With $\ell_t = \log \pi_\theta(a_t \mid s_t)$,
+# $\pi_{\phi_i}$. Its **meta-gradient** is $(I + \alpha \nabla^2 \hat J_i(\theta))^\top \nabla J_i(\phi_i)$,
+# with the Hessian of the sampled inner objective that produced the step, so the *Hessian*
+# matters, and with it what that Hessian is in expectation. With $\ell_t = \log \pi_\theta(a_t \mid s_t)$,
 # $W_t = \ell_0 + \dots + \ell_t$, $R_t = \sum_{t' \ge t} \gamma^{t'} r_{t'}$ and $\perp$ for
 # stop-gradient, the exact Hessian of the expected return is
 # $\nabla^2 J = H_1 + H_2 + H_{12} + H_{12}^\top$, with $H_1 = \mathbb{E}[\sum_t \nabla \ell_t \nabla \ell_t^\top R_t]$,
@@ -307,10 +308,12 @@ print(f"KL at theta_old: value 0, gradient 0, Hessian = Fisher matrix (largest e
 # with each estimator. (The library's $J^{\text{CLIP}}$ averages each task's steps and then the
 # tasks, `meta_surrogate` averages all steps at once; the two agree because all episodes here
 # have the same length. When episodes end early, as nav2d's do at the goal, the two weight the
-# tasks differently and the gradients differ by that weighting. The sampled $\phi_{i,\text{old}}$ came from the VPG loss, whose second
-# normalization of the advantages, step 1, moves it by about $10^{-8}$ relative to ProMP's
-# inner step: hence a $J^{\text{CLIP}}$ of order $10^{-9}$ rather than exactly 0, and a relative
-# tolerance of $10^{-6}$.)
+# tasks differently and the gradients differ by that weighting. One more detail: the library's
+# VPG loss normalizes the advantages it is given once more, with a small $\epsilon$ added to
+# their standard deviation (step 1). Applied to advantages that are already normalized, that
+# changes them by about $10^{-8}$, so the sampled $\phi_{i,\text{old}}$ differs from ProMP's
+# inner step by that much: hence a $J^{\text{CLIP}}$ of order $10^{-9}$ rather than exactly 0, and
+# a relative tolerance of $10^{-6}$.)
 
 # %%
 def flat_gradient(fn):
@@ -453,14 +456,22 @@ assert metrics["clip_objective_after"] > metrics["clip_objective_before"] and me
 # | estimator (inner surrogate) | expected Hessian | bias / variance | used by |
 # |---|---|---|---|
 # | `loglik`: $\sum_t \ell_t \perp R_t$ | $H_2$ | biased; low variance | MAML-RL as published (Finn et al. 2017) |
-# | `lvc`: $\sum_t \frac{\pi_\theta}{\perp \pi_\theta} \perp R_t$ | $H_1 + H_2$ | biased (no $H_{12}$); low variance | ProMP |
+# | `lvc`: $\sum_t \frac{\pi_\theta}{\perp \pi_\theta} \perp R_t$ | $H_1 + H_2$ | biased (no $H_{12}$); low variance | ProMP (the next row, at $\theta = \theta_{\text{old}}$) |
 # | ProMP's importance-weighted LVC: $\sum_t \frac{\pi_\theta}{\pi_{\theta_{\text{old}}}} R_t$ | $H_1 + H_2$ at $\theta_{\text{old}}$ | as `lvc` at $\theta_{\text{old}}$; usable for several steps on one batch | ProMP (step 1) |
 # | `dice`: $\sum_t \square(W_t) \gamma^t r_t$ | $H_1 + H_2 + H_{12} + H_{12}^\top$ | unbiased Hessian; high variance | DiCE (Foerster et al. 2018) |
 # | `dice` with a baseline $b(t, s_t)$ | the same | unbiased Hessian; lower variance (Loaded DiCE's discount $\lambda < 1$ of past log-probabilities, akin to GAE's $\lambda$, trades bias for still lower variance) | Mao et al. 2019; Loaded DiCE (Farquhar et al. 2019) |
 # | any of these $+$ $J(\hat\phi)\, \nabla \log p(\mathcal{D} \mid \theta)$ | (targets $J_N$) | adds the score term of the $N$-episode objective | E-MAML (Stadie et al. 2018); Al-Shedivat et al. 2018 |
 #
-# Rothfuss et al. (2019) argue that the last row's objective (their "formulation II")
-# assigns credit to the pre-update episodes poorly, and keep MAML's "formulation I"; Liu,
+# The table writes the surrogates in chapter 06's summed tabular form, with returns $R_t$; the
+# library's average over steps and use normalized advantages $\hat A_t$, which changes their
+# scale and variance, not which Hessian terms they carry.
+#
+# Rothfuss et al. (2019) compare two formulations of the meta-objective. In "formulation I"
+# (MAML's) the inner step is the expected policy gradient, $\theta + \alpha \nabla J(\theta)$, and
+# the meta-gradient differentiates through it; in "formulation II" (E-MAML's, the last row) the
+# step is taken on the sampled episodes and the score term $J(\hat\phi)\, \nabla \log p(\mathcal{D} \mid \theta)$
+# weights each whole pre-update episode by the post-update return. They argue that formulation
+# II assigns credit to the pre-update actions poorly, and keep formulation I; Liu,
 # Socher & Xiong (2019, "Taming MAML") add control variates to lower the variance of an unbiased
 # meta-gradient estimate.
 #
@@ -638,7 +649,7 @@ plt.show()
 after = {algo: np.array(result["after_steps"]) for algo, result in results.items()}
 ci95 = {algo: np.array(result["ci95"]) for algo, result in results.items()}
 for algo in results:
-    print(f"{algo:>5}: return after 0..3 steps {after[algo].round(1)} ± {ci95[algo].round(1)}")
+    print(f"{algo:>5}: return after 0..3 steps {after[algo].round(2)} ± {ci95[algo].round(2)}")
 late = {algo: np.array([float(row["post_return"]) for row in rows[-50:]]) for algo, rows in curves.items()}
 early = {algo: np.mean([float(row["post_return"]) for row in rows[:20]]) for algo, rows in curves.items()}
 print(f"first 20 iterations, post-update return: MAML {early['maml']:.1f}, ProMP {early['promp']:.1f}")
@@ -653,8 +664,9 @@ print(f"last 50 iterations, post-update return: MAML {late['maml'].mean():.1f} (
 # * after one step, the step both were trained for, ProMP's mean lies inside MAML's 95%
 #   interval, and the last 50 training iterations of the two end at the same level, a
 #   difference far below the iteration-to-iteration spread;
-# * after 2 and 3 steps ProMP's means are higher; after 2 its interval lies just above MAML's (by
-#   a few hundredths), after 3 the intervals overlap; and in
+# * after 2 and 3 steps ProMP's means are higher; after 2 the two 95% intervals just touch (they
+#   are apart by a few hundredths, less than the rounding of the printed numbers), after 3 they
+#   overlap; and in
 #   the first 20 iterations ProMP's post-update return climbs faster (plausibly because five
 #   Adam steps get more out of each batch than one TRPO step; one run cannot tell). With one
 #   seed per method these are hints, not results.
@@ -772,7 +784,8 @@ assert pre_returns[-5:].mean() > pre_returns[0] + 15
 #
 # * **gradient-based** (MAML, ProMP) when test tasks may lie outside the training distribution
 #   or more adaptation data should keep helping: a policy-gradient step with a small enough
-#   $\alpha$ improves the expected return of any task, so adaptation degrades gracefully; it costs
+#   $\alpha$ improves the expected return of any task (in expectation over the episodes it is
+#   estimated from, and to first order in $\alpha$), so adaptation degrades gracefully; it costs
 #   on-policy episodes at test time and in meta-training;
 # * **recurrent, RL²-style** when adaptation must happen within an episode or a few, and test
 #   tasks resemble the training tasks: nothing forces the learned "algorithm" to improve on a
