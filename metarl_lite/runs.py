@@ -53,10 +53,10 @@ class RunFolder:
         self.extending = False  # config.json is rewritten with the new iterations at the first checkpoint
         if self.config_path.exists():
             saved = as_current(json.loads(self.config_path.read_text()))
-            self.extending = saved != config and resume and extends(saved, config)
+            extendable = extends(saved, config)  # implies saved != config
+            self.extending = resume and extendable
             if saved != config and not self.extending:
-                hint = (f"pass --resume to train it on to {config['iterations']} iterations, "
-                        if extends(saved, config) else "")
+                hint = f"pass --resume to train it on to {config['iterations']} iterations, " if extendable else ""
                 raise RunFolderError(
                     f"{self.path} holds another run (config differs: {_differences(saved, config)}); "
                     f"{hint}choose another --out or delete {self.path}"
