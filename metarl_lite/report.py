@@ -12,6 +12,8 @@ wall-clock seconds per meta-iteration.
 import json
 from pathlib import Path
 
+import numpy as np
+
 from .configs import ALGOS, is_rl
 from .runs import read_config, read_metrics
 
@@ -64,8 +66,10 @@ def _regression_row(folder: Path, config: dict, result, progress: str) -> str:
     return f"| `{folder.name}` | {config['shots']} | {result['adapt_lr']:g} | {' | '.join(cells)} | {reference} |"
 
 
-def _score(value: float, random0: float, oracle: float) -> str:
-    return f"{(value - random0) / (oracle - random0):.2f}"
+def normalized_score(returns, random0: float, oracle: float):
+    """(R - R_random,0) / (R_oracle - R_random,0), elementwise: 0 is an untrained policy before
+    adaptation, 1 a policy that sees the task (a float, or an array for an array of returns)."""
+    return (np.asarray(returns, dtype=float) - random0) / (oracle - random0)
 
 
 def _rl_row(folder: Path, config: dict, result, progress: str, ours: dict, provisional: bool) -> str:
@@ -78,9 +82,10 @@ def _rl_row(folder: Path, config: dict, result, progress: str, ours: dict, provi
     reference = " / ".join(f"{v:g}" for v in paper.get(config["algo"], ()))
     score = ""
     if "random" in ours and "oracle" in ours and len(result["after_steps"]) > 1:
-        score = _score(result["after_steps"][1], ours["random"], ours["oracle"]) + ("*" if provisional else "")
+        ours_1 = normalized_score(result["after_steps"][1], ours["random"], ours["oracle"])
+        score = f"{ours_1:.2f}" + ("*" if provisional else "")
         if config["algo"] in paper and "random" in paper and "oracle" in paper and len(paper[config["algo"]]) > 1:
-            score += f" ({_score(paper[config['algo']][1], paper['random'][0], paper['oracle'][0])})"
+            score += f" ({normalized_score(paper[config['algo']][1], paper['random'][0], paper['oracle'][0]):.2f})"
     seconds = result.get("seconds_per_iteration", "")
     return f"| {name} | {result['adapt_lr']:g} | {' | '.join(cells)} | {reference} | {score} | {seconds} |"
 

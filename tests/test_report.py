@@ -34,6 +34,11 @@ def test_table_shows_evaluated_runs_and_marks_unfinished_ones(tmp_path):
     assert lines[3] == "| `random_5shot` | 5 | 0.003 | 1.00 ± 0.50 | 5.00 ± 0.50 | 10.00 ± 0.50 |  |"
 
 
+def test_normalized_score_is_0_at_the_random_start_and_1_at_the_oracle_elementwise():
+    assert report.normalized_score([-80.0, -4.0, -42.0], -80.0, -4.0).tolist() == [0.0, 1.0, 0.5]
+    assert report.normalized_score(-118.0, -80.0, -4.0) == -0.5  # worse than the random start: negative
+
+
 def test_rl_table_scores_against_our_random_and_oracle_runs(tmp_path):
     returns = {"random": [-80.0, -60.0], "oracle": [-4.0, -4.0], "maml": [-40.0, -12.0]}
     for algo, after_steps in returns.items():
