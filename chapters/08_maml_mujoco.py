@@ -111,7 +111,7 @@ from IPython.display import Markdown, display
 from metarl_lite import seed_everything
 from metarl_lite.configs import ALGOS
 from metarl_lite.render import html_video, rollout_frames, tiled
-from metarl_lite.report import PAPER_RL, results_table
+from metarl_lite.report import PAPER_RL, normalized_score, results_table
 from metarl_lite.rl import meta_rl, policies
 from metarl_lite.rl.training import adapt, evaluate, load_learner
 from metarl_lite.runs import read_config, read_metrics
@@ -286,26 +286,21 @@ print(f"min over c of E|c - v*| = {numeric.min():.6f} at c = {speeds[numeric.arg
 # returns are much worse (below $-200$ for the cheetah, says the caption), so the Cheetah-Vel
 # random row is not on the figure and its source is unverified. With it MAML's score after one
 # step is 0.88 on Cheetah-Vel; with the caption's bound alone, at least 0.83. On Cheetah-Dir it is
-# 0.69. The paper reports returns, not scores; here is every score.
+# 0.69. The paper reports returns, not scores; here is every score (`metarl_lite.report.normalized_score`).
 
 # %%
 # NBVAL_CHECK_OUTPUT
-def normalized(returns, random0, oracle):
-    """(R - R_random,0) / (R_oracle - R_random,0), elementwise."""
-    return (np.asarray(returns) - random0) / (oracle - random0)
-
-
 paper_scores = {}
 for task in ("halfcheetah-vel", "halfcheetah-dir"):
     paper = PAPER_RL[task]
     random0, oracle = paper["random"][0], paper["oracle"][0]
     print(f"{task}: R_random,0 = {random0}, R_oracle = {oracle}")
     for method in ("maml", "pretrain", "random"):
-        paper_scores[task, method] = normalized(paper[method], random0, oracle)
+        paper_scores[task, method] = normalized_score(paper[method], random0, oracle)
         print(f"  {method:>8} after 0..3 steps: " + "  ".join(f"{s:5.2f}" for s in paper_scores[task, method]))
 assert round(paper_scores["halfcheetah-vel", "maml"][1], 2) == 0.88
 vel = PAPER_RL["halfcheetah-vel"]
-caption_bound = normalized(vel["maml"][1], -200, vel["oracle"][0])  # the score grows as R_random,0 falls
+caption_bound = normalized_score(vel["maml"][1], -200, vel["oracle"][0])  # the score grows as R_random,0 falls
 print(f"Cheetah-Vel, MAML after one step with R_random,0 <= -200 (the caption): score >= {caption_bound:.2f}")
 assert round(float(caption_bound), 2) == 0.83
 assert round(paper_scores["halfcheetah-dir", "maml"][1], 2) == 0.69
@@ -590,7 +585,7 @@ for row, task in zip(axes, TASKS):
         row[0].errorbar(steps, result["after_steps"], yerr=result["ci95"], marker="o", capsize=3, label=name,
                         color=color[algo])
         if "random" in ours and "oracle" in ours:
-            row[1].plot(steps, normalized(result["after_steps"], ours["random"], ours["oracle"]), marker="o",
+            row[1].plot(steps, normalized_score(result["after_steps"], ours["random"], ours["oracle"]), marker="o",
                         label=f"{name} (ours)", color=color[algo])
     for method in ("maml", "pretrain", "random"):
         row[1].plot(range(4), paper_scores[task, method], linestyle="--", marker="s", alpha=0.6,

@@ -126,7 +126,8 @@ from tqdm.auto import tqdm
 
 from metarl_lite import seed_everything
 from metarl_lite.configs import make_config
-from metarl_lite.report import PAPER_RL, results_table
+from metarl_lite.plotting import plot_adaptation_curves, plot_learning_curves
+from metarl_lite.report import PAPER_RL, normalized_score, results_table
 from metarl_lite.rl import meta_rl, policies
 from metarl_lite.rl.surrogates import dice, importance_weighted, loglik, lvc, ppo_clip
 from metarl_lite.rl.training import evaluate, iteration_draws, load_learner
@@ -702,6 +703,76 @@ if not RECOMPUTE:
     display(Markdown(results_table(Path("../results/nav2d"))))
 
 # %% [markdown]
+# ### ProMP on HalfCheetahDir
+#
+# The ProMP paper's benchmarks were MuJoCo task families. Among the course's HalfCheetahDir runs
+# (chapter 08; run forward or backward, $H = 100$) is ProMP with its `paper` configuration:
+# MAML's 500 meta-iterations of 40 tasks × 20 episodes, $\alpha = 0.1$, policy and seed, with 5 Adam
+# steps of $10^{-3}$ on $J^{\text{CLIP}}$ ($\epsilon = 0.3$, $\eta = 5 \cdot 10^{-4}$) in place of MAML's TRPO
+# step. Each run took hours on two cores; this section loads them
+# (`bash results/reproduce.sh halfcheetah-dir` regenerates them). Left: the post-update return of
+# the training batches; right: chapter 08's evaluation (40 held-out tasks, 40 episodes per
+# step), with the untrained policy for reference, and below, the normalized score
+# $(R_k - R_{\text{random},0}) / (R_{\text{oracle}} - R_{\text{random},0})$ against our own untrained policy and
+# oracle (`metarl_lite.report.normalized_score`).
+
+# %%
+DIR_RUNS = Path("../results/halfcheetah-dir")
+dir_results = {algo: json.loads((DIR_RUNS / algo / "evaluation.json").read_text())
+               for algo in ("maml", "promp", "random", "oracle")}
+dir_after = {algo: np.array(result["after_steps"]) for algo, result in dir_results.items()}
+dir_ci95 = {algo: np.array(result["ci95"]) for algo, result in dir_results.items()}
+dir_score = {algo: normalized_score(dir_after[algo], dir_after["random"][0], dir_after["oracle"][0])
+             for algo in ("maml", "promp")}
+dir_curves = {algo: np.array([float(row["post_return"]) for row in read_metrics(DIR_RUNS / algo)]) for algo in ("maml", "promp")}
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+plot_learning_curves(left, [DIR_RUNS / algo for algo in ("maml", "promp")])
+plot_adaptation_curves(right, [DIR_RUNS / algo for algo in ("maml", "promp", "random")])
+right.set_title("adaptation on 40 held-out HalfCheetahDir tasks")
+plt.tight_layout()
+plt.show()
+for algo in ("maml", "promp"):
+    print(f"{algo:>5}: return after 0..3 steps {dir_after[algo].round(1)} (± {dir_ci95[algo].round(1)}), "
+          f"score {dir_score[algo].round(2)}")
+for start in range(0, 500, 100):
+    print(f"iterations {start + 1}-{start + 100}: post-update training return "
+          + ", ".join(f"{algo} {dir_curves[algo][start:start + 100].mean():6.1f}" for algo in ("maml", "promp")))
+
+# %% [markdown]
+# Here, unlike on 2D navigation, ProMP is clearly ahead (one seed per method); asserted below:
+#
+# * **It learned sooner.** The 10-iteration average of its post-update training return passed 0
+#   and then 100 (the level MAML reached only in its last 50 iterations) more than 50 and more
+#   than 150 iterations before MAML's did (the cell prints the iterations).
+# * **It adapts better after the same 500 iterations.** After one step on held-out tasks its 95%
+#   interval lies entirely above MAML's, and its normalized score, about 0.69, is the one the MAML
+#   paper reports for MAML; our MAML reached that only when trained on to 750 iterations (README,
+#   results).
+# * **It adapts more evenly.** Before adaptation ProMP's policy favours neither direction, and its
+#   half-width over tasks is less than a third of MAML's, whose task-blind policy runs backward
+#   (chapter 08); after one step its half-width is less than a third of MAML's too, so both
+#   directions are learned about equally well.
+#
+# Which of ProMP's differences buys this (several Adam steps per batch, the clipped objective, the
+# LVC inner step, the inner KL penalty) one run cannot say; the ProMP paper's ablations compare
+# the estimators on such tasks.
+
+# %%
+def first_crossing(curve, level, window=10):
+    """The first iteration at which the window-iteration moving average of `curve` exceeds `level`."""
+    average = np.convolve(curve, np.ones(window) / window, mode="valid")
+    return int(np.argmax(average > level)) + window if np.any(average > level) else None
+
+
+crossings = {algo: [first_crossing(dir_curves[algo], level) for level in (0, 100)] for algo in ("maml", "promp")}
+print("post-update training return (10-iteration average) first above 0 and above 100, at iteration:", crossings)
+assert crossings["promp"][0] < crossings["maml"][0] - 50 and crossings["promp"][1] < crossings["maml"][1] - 150
+assert dir_after["promp"][1] - dir_ci95["promp"][1] > dir_after["maml"][1] + dir_ci95["maml"][1]
+assert round(dir_score["promp"][1], 2) >= 0.68 and dir_score["promp"][1] > dir_score["maml"][1] + 0.1
+assert dir_ci95["promp"][0] < dir_ci95["maml"][0] / 3 and dir_ci95["promp"][1] < dir_ci95["maml"][1] / 3
+
+# %% [markdown]
 # ### ProMP, live
 #
 # A few meta-iterations from a random initialization, with the `quick` configuration's
@@ -814,7 +885,8 @@ assert pre_returns[-5:].mean() > pre_returns[0] + 15
 #   $\epsilon$ in the direction that helps.
 # * On 2D navigation (one training seed each) we cannot tell the two apart after one step;
 #   ProMP's outer step is plain Adam (still differentiating through the inner step), with no
-#   conjugate gradient and no line search.
+#   conjugate gradient and no line search. On HalfCheetahDir, with the same 500 iterations, it
+#   learned sooner and adapts better than our MAML (0.69 against 0.48 after one step).
 # * RL² adapts in a recurrent state, PEARL by inferring a latent task off-policy; both can adapt
 #   from far less experience at test time, while gradient-based methods degrade more gracefully
 #   beyond the training tasks.
