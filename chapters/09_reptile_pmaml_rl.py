@@ -1168,7 +1168,7 @@ print("log_std of the final policy, Reptile:", load_learner(DIR_RUNS / "reptile"
 #   ground as a few dozen of MAML's, and MAML's own training curve was flat for its first 200.
 # * **Step length is not all.** Probabilistic MAML's $\mu$ moved even farther than MAML's $\theta$
 #   (Adam's steps have about the learning rate's size in every coordinate, signal or not), yet it
-#   started 300 iterations later. That has another cause, which we have not isolated: the
+#   started about 200 iterations later. That has another cause, which we have not isolated: the
 #   candidates are the noise of its sampled initializations ($\sigma = 0.1$ on every weight, which
 #   stayed within 10% of $\sigma_0$) and the Adam outer step in place of TRPO.
 #
