@@ -1113,24 +1113,25 @@ assert longer[650:700].mean() > 20 and longer[850:880].mean() < -10, "a rise, th
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def distance_moved(run):
-    """||theta - theta_0|| of a run's final policy (probabilistic MAML: mu) from the initialization of
-    its seed: (the network's weights and biases, log_std)."""
-    learner = load_learner(run)
-    final = learner.dist.mu if hasattr(learner, "dist") else learner.theta
-    start = make_learner(learner.config).theta
-    weights = torch.cat([(final[k] - start[k]).detach().flatten() for k in final if k != policies.LOG_STD])
-    return weights.norm().item(), (final[policies.LOG_STD] - start[policies.LOG_STD]).norm().item()
-
-
-moved = {algo: distance_moved(DIR_RUNS / algo) for algo in ("maml", "reptile", "pmaml")}
-for algo, (weights, log_std) in moved.items():
-    print(f"{METHODS[algo]:>20}: moved {weights:.2f} in its weights and biases, {log_std:.2f} in log_std")
-
-dir_family, dir_config = RL_FAMILIES["halfcheetah-dir"], load_learner(DIR_RUNS / "maml").config
-theta_0 = make_learner(dir_config).theta
+dir_learners = {algo: load_learner(DIR_RUNS / algo) for algo in ("maml", "reptile", "pmaml", "pretrain")}
+dir_family, dir_config = RL_FAMILIES["halfcheetah-dir"], dir_learners["maml"].config
+theta_0 = make_learner(dir_config).theta  # every run's initialization: they share the seed
+assert all((l.config.seed, l.config.hidden) == (dir_config.seed, dir_config.hidden) for l in dir_learners.values())
 weights_of = lambda params: torch.cat([params[k].detach().flatten() for k in params if k != policies.LOG_STD])  # noqa: E731
 cosine = lambda a, b: torch.nn.functional.cosine_similarity(a, b, dim=0).item()  # noqa: E731
+
+
+def distance_moved(learner):
+    """||theta - theta_0|| of a trained policy (probabilistic MAML: mu): (the network's weights and
+    biases, log_std)."""
+    final = learner.dist.mu if hasattr(learner, "dist") else learner.theta
+    return ((weights_of(final) - weights_of(theta_0)).norm().item(),
+            (final[policies.LOG_STD] - theta_0[policies.LOG_STD]).norm().item())
+
+
+moved = {algo: distance_moved(dir_learners[algo]) for algo in ("maml", "reptile", "pmaml")}
+for algo, (weights, log_std) in moved.items():
+    print(f"{METHODS[algo]:>20}: moved {weights:.2f} in its weights and biases, {log_std:.2f} in log_std")
 
 
 def one_iteration(algo, tasks, seed, episodes=10):
@@ -1156,7 +1157,7 @@ for seed in tqdm(range(2), desc="one meta-iteration, two meta-batches"):
     print(f"meta-batch {seed}: MAML's step {maml_steps[-1].norm():.3f}; Reptile's |u+| = {u_plus.norm():.4f}, "
           f"|u-| = {u_minus.norm():.4f}, cos(u+, u-) = {halves_cosine[-1]:.2f}, |u| = {reptile_steps[-1].norm():.4f}")
 print(f"cos between the two meta-batches' steps: MAML {cosine(*maml_steps):.2f}, Reptile {cosine(*reptile_steps):.2f}")
-print("log_std of the final policy, Reptile:", load_learner(DIR_RUNS / "reptile").theta[policies.LOG_STD].detach().numpy().round(2))
+print("log_std of the final policy, Reptile:", dir_learners["reptile"].theta[policies.LOG_STD].detach().numpy().round(2))
 
 # %% [markdown]
 # What this shows, asserted below:
@@ -1186,9 +1187,9 @@ print("log_std of the final policy, Reptile:", load_learner(DIR_RUNS / "reptile"
 
 # %%
 assert moved["reptile"][0] < 0.1 * moved["maml"][0] and moved["pmaml"][0] > moved["maml"][0], moved
-dir_sigma = torch.cat([v.detach().exp().flatten() for v in load_learner(DIR_RUNS / "pmaml").dist.log_sigma.values()])
+dir_sigma = torch.cat([v.detach().exp().flatten() for v in dir_learners["pmaml"].dist.log_sigma.values()])
 assert torch.all((dir_sigma - 0.1).abs() < 0.01), "probabilistic MAML's sigma should have stayed at sigma_0 = 0.1"
-for theta_final in (load_learner(DIR_RUNS / "reptile").theta, load_learner(DIR_RUNS / "pretrain").theta):
+for theta_final in (dir_learners["reptile"].theta, dir_learners["pretrain"].theta):
     assert torch.all(theta_final[policies.LOG_STD] < theta_0[policies.LOG_STD])
 assert abs(cosine(*maml_steps)) < 0.3 and abs(cosine(*reptile_steps)) < 0.3
 assert max(halves_cosine) < -0.5, halves_cosine
