@@ -34,7 +34,8 @@ def _runner(task: str):
 
 
 def _train(args):
-    overrides = {k: getattr(args, k) for k in ("shots", "iterations") if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in ("shots", "iterations", "meta_batch", "episodes_per_task")
+                 if getattr(args, k) is not None}
     config = configs.make_config(args.algo, args.task, args.config, seed=args.seed, **overrides)
     seed_everything(args.seed)
     options = {"workers": args.workers, "threads": args.threads} if configs.is_rl(config.task) else {}
@@ -143,7 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, type=Path, help="run folder")
     train.add_argument("--iterations", type=int,
                        help="meta-iterations (default: the config's); with --resume, more than the run's extends it")
-    train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    train.add_argument("--meta-batch", type=int,
+                       help="tasks per meta-iteration (default: the config's; the pretrained and oracle "
+                            "baselines' default is twice MAML's, which gives them its environment steps)")
+    train.add_argument("--episodes-per-task", type=int,
+                       help="RL: episodes per task and policy in a meta-iteration (default: the config's)")
+    train.add_argument("--resume", action="store_true", help="continue the run saved in --out "
+                       "(with the same --config and options that started it)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--workers", type=int, default=1,
                        help="RL: sample in this many processes (the same run, faster on several cores)")
@@ -194,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_counts(args):
-    for name in ("adapt_steps", "tasks", "shots", "workers", "threads", "episodes", "nav2d_iterations"):
+    for name in ("adapt_steps", "tasks", "shots", "workers", "threads", "episodes", "nav2d_iterations",
+                 "meta_batch", "episodes_per_task"):
         value = getattr(args, name, None)
         if value is not None and value < (0 if name == "adapt_steps" else 1):
             flag = "--" + name.replace("_", "-")

@@ -220,7 +220,8 @@ def with_overrides(config, overrides: dict):
     known = {f.name for f in fields(config)}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        hint = " (--shots applies to regression tasks only)" if "shots" in unknown and is_rl(config.task) else ""
+        hint = {"shots": " (--shots applies to regression tasks only)",
+                "episodes_per_task": " (--episodes-per-task applies to RL tasks only)"}.get(unknown[0], "")
         raise ValueError(f"unknown config keys {unknown} for --algo {config.algo}{hint}; known keys: {sorted(known)}")
     config = replace(config, **overrides)
     for key in ("shots", "iterations", "meta_batch", "episodes_per_task", "horizon", "eval_tasks", "eval_episodes"):

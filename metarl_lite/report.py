@@ -27,9 +27,10 @@ PAPER_RL = {
                         "random": (-254.8, -254.3, -246.8, -230.8), "oracle": (-54.5,)},
     "halfcheetah-dir": {"maml": (-50.7, 293.2, 313.5, 315.7), "pretrain": (-43.0, -24.8, -12.9, 19.6),
                         "random": (-35.7, 21.8, 62.3, 86.2), "oracle": (442.7,)},
-    "ant-dir": {"maml": (8.7, 499.2, 500.7, 499.1), "pretrain": (3.2, 1.3, 6.5, 6.9),
-                "random": (3.1, 9.3, 16.0, 26.1), "oracle": (524.8,)},
 }
+# Not compared: the paper's Ant-Dir (MAML 8.7 / 499.2 / 500.7 / 499.1, pretrained 3.2 / 1.3 / 6.5 / 6.9, random
+# 3.1 / 9.3 / 16.0 / 26.1, oracle 524.8) drew the direction forward or backward; our ant-dir draws it on the
+# unit circle (ProMP's AntRandDirec2D), a harder task distribution, so its table has no paper column values.
 END = "<!-- results table: end -->"
 
 

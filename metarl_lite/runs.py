@@ -56,7 +56,8 @@ class RunFolder:
             extendable = extends(saved, config)  # implies saved != config
             self.extending = resume and extendable
             if saved != config and not self.extending:
-                hint = f"pass --resume to train it on to {config['iterations']} iterations, " if extendable else ""
+                hint = (f"pass --resume to train it on to {config['iterations']} iterations, " if extendable else
+                        "resume it with the options that started it (its config.json), " if resume else "")
                 raise RunFolderError(
                     f"{self.path} holds another run (config differs: {_differences(saved, config)}); "
                     f"{hint}choose another --out or delete {self.path}"

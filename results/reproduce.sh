@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate results/ with the CLI: every method with the `paper` config, evaluated, plotted, tabulated.
 # Each run resumes where it stopped (--resume), so this script can be re-run after an interruption.
-# Usage: bash results/reproduce.sh [sinusoid] [nav2d] [halfcheetah-dir] [halfcheetah-vel]
-#        (default: all four; two runs at a time on two cores; the HalfCheetah runs take days on 2 cores)
+# Usage: bash results/reproduce.sh [sinusoid] [nav2d] [halfcheetah-dir] [halfcheetah-vel] [ant-dir]
+#        (default: all five; two runs at a time on two cores; the MuJoCo runs take days on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin/metarl-lite}  # BIN=echo prints the commands instead (a dry run)
@@ -69,14 +69,31 @@ mujoco() {  # tasks...: MAML and the baselines (paper Fig. 5); on HalfCheetahDir
   done
 }
 
+ant_dir() {  # MAML and its bounds at a quarter of the paper's episodes per meta-iteration (README, AntDir)
+  lane() {  # algo meta-batch [train options]
+    local out="results/ant-dir/$1"
+    $BIN train --algo "$1" --task ant-dir --config paper --meta-batch "$2" --episodes-per-task 10 --out "$out" \
+      --resume --quiet "${@:3}"
+    evaluated "$out" || $BIN evaluate "$out" --adapt-steps 3 --tasks 40 --json
+  }
+  lane random 20
+  lane maml 20 --workers 2 --threads 2 &
+  lane oracle 40 &  # the joint baselines' twice the tasks: MAML's environment steps
+  wait
+  $BIN plot results/ant-dir/*/ --out results/ant-dir/ant-dir.png
+  $BIN table results/ant-dir --update-readme README.md
+}
+
 tasks=("$@")
-(( $# )) || tasks=(sinusoid nav2d halfcheetah-dir halfcheetah-vel)
+(( $# )) || tasks=(sinusoid nav2d halfcheetah-dir halfcheetah-vel ant-dir)
 cheetahs=()
 for task in "${tasks[@]}"; do
   case $task in
     sinusoid | nav2d) $task ;;
     halfcheetah-dir | halfcheetah-vel) cheetahs+=("$task") ;;
-    *) echo "unknown task $task; choose sinusoid, nav2d, halfcheetah-dir or halfcheetah-vel" >&2; exit 2 ;;
+    ant-dir) ;;
+    *) echo "unknown task $task; choose sinusoid, nav2d, halfcheetah-dir, halfcheetah-vel or ant-dir" >&2; exit 2 ;;
   esac
 done
 if (( ${#cheetahs[@]} )); then mujoco "${cheetahs[@]}"; fi
+if [[ " ${tasks[*]} " == *" ant-dir "* ]]; then ant_dir; fi

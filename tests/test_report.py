@@ -11,7 +11,7 @@ from metarl_lite.rl import training
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("task", ["sinusoid", "nav2d"])
+@pytest.mark.parametrize("task", sorted(p.name for p in (ROOT / "results").iterdir() if p.name in configs.TASKS))
 def test_readme_table_is_the_one_generated_from_results(task):
     root = ROOT / "results" / task
     assert report.readme_table(ROOT / "README.md", root) == report.results_table(root), (

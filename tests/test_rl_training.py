@@ -182,6 +182,28 @@ def test_cli_trains_evaluates_and_plots_an_rl_run(tmp_path, capsys):
     assert "not both in one figure" in capsys.readouterr().err
 
 
+def test_cli_sets_the_meta_batch_and_the_episodes_and_resumes_only_with_the_same(tmp_path, capsys):
+    out = tmp_path / "maml"
+    sizes = ["--meta-batch", "3", "--episodes-per-task", "2"]
+    train = lambda iterations, *flags: main(["train", "--algo", "maml", "--task", "nav2d", "--config", "quick",  # noqa: E731
+                                             "--iterations", str(iterations), "--out", str(out), "--quiet", *flags])
+    assert train(1, *sizes) == 0
+    saved = runs.read_config(out)
+    assert (saved["meta_batch"], saved["episodes_per_task"]) == (3, 2)
+    assert train(2, *sizes, "--resume") == 0  # extended with the options it started with
+    assert [int(r["iteration"]) for r in runs.read_metrics(out)] == [1, 2]
+    capsys.readouterr()
+    assert train(3, "--resume") == 2  # without them it would be another run
+    assert "resume it with the options that started it" in capsys.readouterr().err
+    cases = [(["--task", "nav2d", "--meta-batch", "0"], "--meta-batch must be >= 1"),
+             (["--task", "nav2d", "--episodes-per-task", "0"], "--episodes-per-task must be >= 1"),
+             (["--task", "sinusoid", "--episodes-per-task", "2"], "--episodes-per-task applies to RL tasks only")]
+    for flags, message in cases:
+        assert main(["train", "--algo", "maml", *flags, "--out", str(tmp_path / "new")]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
 def test_cli_renders_a_run_folder_and_refuses_what_it_cannot_show(tmp_path, capsys, cli_error):
     run = tmp_path / "random"
     assert main(["train", "--algo", "random", "--task", "halfcheetah-dir", "--out", str(run), "--quiet"]) == 0
