@@ -1,0 +1,53 @@
+"""How the AntDir runs' policies (before adaptation) end their episodes, on 10 held-out tasks x 5 episodes.
+
+Per run: the policy's mean exploration std, the mean episode length (H = 200), how many episodes ended
+with the torso above 1.0 m (the upper end of AntDir's healthy range) or below 0.2 m, and per live
+step the control cost 0.5 ||clip(a)||^2 and the reward. While a step's reward is negative on average,
+a shorter episode has the higher return.
+
+Run: .venv/bin/python results/ant-dir/episode_ends.py   (a few seconds)
+"""
+
+import numpy as np
+import torch
+
+from metarl_lite.rl import policies
+from metarl_lite.rl.sampler import task_means
+from metarl_lite.rl.training import TEST_SEED, held_out_tasks, load_learner, make_env_fn
+from metarl_lite.tasks.mujoco.ant import HEALTHY_Z
+
+TASKS, EPISODES = 10, 5
+
+
+def episode_ends(run: str) -> dict:
+    learner = load_learner(run)
+    c, theta = learner.config, learner.init
+    tasks = held_out_tasks(c, TASKS, TEST_SEED)
+    env = make_env_fn(c)(tasks, EPISODES)
+    obs, _ = env.reset(seed=0)
+    params, noise = policies.stack([theta] * TASKS), torch.Generator().manual_seed(0)
+    live, length, high, low, ctrl, reward = np.ones(env.num_envs, bool), np.zeros(env.num_envs), 0, 0, [], []
+    for _ in range(c.horizon):
+        with torch.no_grad():
+            mean = task_means(params, torch.as_tensor(obs, dtype=torch.float32).view(TASKS, EPISODES, -1))
+            action = (mean.reshape(env.num_envs, -1)
+                      + theta[policies.LOG_STD].exp() * torch.randn(env.num_envs, mean.shape[-1], generator=noise))
+        obs, r, terminated, _, _ = env.step(action.numpy())
+        ctrl += list(0.5 * np.square(np.clip(action.numpy(), -1, 1)).sum(1)[live])
+        reward += list(r[live])
+        length += live
+        z = obs[:, 0]  # the torso height qpos[2], the first observation
+        ended = live & terminated
+        high, low = high + int((ended & (z > HEALTHY_Z[1])).sum()), low + int((ended & (z < HEALTHY_Z[0])).sum())
+        live &= ~terminated
+        if not live.any():
+            break
+    return {"std": theta[policies.LOG_STD].detach().exp().mean().item(), "length": length.mean(), "above 1.0 m": high,
+            "below 0.2 m": low, "control cost / step": float(np.mean(ctrl)), "reward / step": float(np.mean(reward))}
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    for name in ("random", "maml", "oracle"):
+        result = episode_ends(f"results/ant-dir/{name}")
+        print(f"{name:>6}: " + ", ".join(f"{k} {v:.3g}" for k, v in result.items()) + f" (of {TASKS * EPISODES} episodes)")
