@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--iterations", type=int,
                        help="meta-iterations (default: the config's); with --resume, more than the run's extends it")
     train.add_argument("--meta-batch", type=int,
-                       help="tasks per meta-iteration (default: the config's; the pretrained and oracle "
+                       help="tasks per meta-iteration (default: the config's; in RL the pretrained and oracle "
                             "baselines' default is twice MAML's, which gives them its environment steps)")
     train.add_argument("--episodes-per-task", type=int,
                        help="RL: episodes per task and policy in a meta-iteration (default: the config's)")
