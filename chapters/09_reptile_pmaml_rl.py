@@ -135,7 +135,7 @@ from tqdm.auto import tqdm
 from metarl_lite import seed_everything
 from metarl_lite.configs import from_dict
 from metarl_lite.plotting import plot_adaptation_curves, plot_learning_curves
-from metarl_lite.report import normalized_score
+from metarl_lite.report import scored_returns
 from metarl_lite.rl import meta_rl, policies
 from metarl_lite.rl.training import TEST_SEED, VALIDATION_SEED, evaluate, held_out_tasks, load_learner, make_learner
 from metarl_lite.runs import read_config, read_metrics
@@ -1041,17 +1041,14 @@ navigation_widget(reptile_theta, [task["goal"] for task in held_out_tasks(reptil
 # evaluation is chapter 08's: 40 held-out tasks, 40 episodes per step (probabilistic MAML: the
 # mean over 5 sampled initializations), and the normalized score
 # $(R_k - R_{\text{random},0}) / (R_{\text{oracle}} - R_{\text{random},0})$ against our own untrained
-# policy and our oracle, which sees $d$ (`metarl_lite.report.normalized_score`). Left: the
+# policy and our oracle, which sees $d$ (`metarl_lite.report.scored_returns`). Left: the
 # post-update return of the training batches (for Reptile, after $k - 1 = 2$ steps); right: the
 # held-out returns after 0 to 3 steps with 95% half-widths over tasks.
 
 # %%
 DIR_RUNS = Path("../results/halfcheetah-dir")
 DIR_METHODS = ("maml", "reptile", "pmaml", "pretrain")
-dir_results = {algo: json.loads((DIR_RUNS / algo / "evaluation.json").read_text()) for algo in (*DIR_METHODS, "random", "oracle")}
-dir_after = {algo: np.array(result["after_steps"]) for algo, result in dir_results.items()}
-dir_ci95 = {algo: np.array(result["ci95"]) for algo, result in dir_results.items()}
-dir_score = {algo: normalized_score(dir_after[algo], dir_after["random"][0], dir_after["oracle"][0]) for algo in DIR_METHODS}
+dir_after, dir_ci95, dir_score = scored_returns(DIR_RUNS, DIR_METHODS)
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
 plot_learning_curves(left, [DIR_RUNS / algo for algo in DIR_METHODS])

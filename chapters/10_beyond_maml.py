@@ -127,7 +127,7 @@ from tqdm.auto import tqdm
 from metarl_lite import seed_everything
 from metarl_lite.configs import make_config
 from metarl_lite.plotting import plot_adaptation_curves, plot_learning_curves
-from metarl_lite.report import PAPER_RL, normalized_score, results_table
+from metarl_lite.report import PAPER_RL, results_table, scored_returns
 from metarl_lite.rl import meta_rl, policies
 from metarl_lite.rl.surrogates import dice, importance_weighted, loglik, lvc, ppo_clip
 from metarl_lite.rl.training import evaluate, iteration_draws, load_learner
@@ -714,16 +714,11 @@ if not RECOMPUTE:
 # the training batches; right: chapter 08's evaluation (40 held-out tasks, 40 episodes per
 # step), with the untrained policy for reference, and below, the normalized score
 # $(R_k - R_{\text{random},0}) / (R_{\text{oracle}} - R_{\text{random},0})$ against our own untrained policy and
-# oracle (`metarl_lite.report.normalized_score`).
+# oracle (`metarl_lite.report.scored_returns`).
 
 # %%
 DIR_RUNS = Path("../results/halfcheetah-dir")
-dir_results = {algo: json.loads((DIR_RUNS / algo / "evaluation.json").read_text())
-               for algo in ("maml", "promp", "random", "oracle")}
-dir_after = {algo: np.array(result["after_steps"]) for algo, result in dir_results.items()}
-dir_ci95 = {algo: np.array(result["ci95"]) for algo, result in dir_results.items()}
-dir_score = {algo: normalized_score(dir_after[algo], dir_after["random"][0], dir_after["oracle"][0])
-             for algo in ("maml", "promp")}
+dir_after, dir_ci95, dir_score = scored_returns(DIR_RUNS, ("maml", "promp"))
 dir_curves = {algo: np.array([float(row["post_return"]) for row in read_metrics(DIR_RUNS / algo)]) for algo in ("maml", "promp")}
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))

@@ -73,6 +73,17 @@ def normalized_score(returns, random0: float, oracle: float):
     return (np.asarray(returns, dtype=float) - random0) / (oracle - random0)
 
 
+def scored_returns(root, algos) -> tuple:
+    """(after, ci95, score) of the evaluated RL runs ``root/<algo>`` and ``root/random``, ``root/oracle``:
+    dicts {algo: array over steps 0..K} of the mean return, its 95% half-width over tasks and
+    ``normalized_score`` against random's return before adaptation and oracle's."""
+    results = {algo: json.loads((Path(root) / algo / "evaluation.json").read_text())
+               for algo in dict.fromkeys((*algos, "random", "oracle"))}
+    after = {algo: np.array(result["after_steps"]) for algo, result in results.items()}
+    ci95 = {algo: np.array(result["ci95"]) for algo, result in results.items()}
+    return after, ci95, {algo: normalized_score(after[algo], after["random"][0], after["oracle"][0]) for algo in after}
+
+
 def _rl_row(folder: Path, config: dict, result, progress: str, ours: dict, provisional: bool) -> str:
     if result is None:
         return f"| `{folder.name}` | | {progress} | | | | | | |"

@@ -39,6 +39,17 @@ def test_normalized_score_is_0_at_the_random_start_and_1_at_the_oracle_elementwi
     assert report.normalized_score(-118.0, -80.0, -4.0) == -0.5  # worse than the random start: negative
 
 
+def test_scored_returns_reads_each_evaluation_and_scores_it_against_random_and_oracle(tmp_path):
+    runs = {"random": ([-80.0, -60.0], [2.0, 3.0]), "oracle": ([-4.0, -4.0], [1.0, 1.0]), "maml": ([-42.0, -4.0], [5.0, 4.0])}
+    for algo, (after_steps, ci95) in runs.items():
+        (tmp_path / algo).mkdir()
+        (tmp_path / algo / "evaluation.json").write_text(json.dumps({"after_steps": after_steps, "ci95": ci95}))
+    after, ci95, score = report.scored_returns(tmp_path, ["maml"])
+    assert set(after) == set(ci95) == set(score) == {"maml", "random", "oracle"}
+    assert after["maml"].tolist() == [-42.0, -4.0] and ci95["maml"].tolist() == [5.0, 4.0]
+    assert score["maml"].tolist() == [0.5, 1.0] and score["random"].tolist() == [0.0, 20 / 76]
+
+
 def test_rl_table_scores_against_our_random_and_oracle_runs(tmp_path):
     returns = {"random": [-80.0, -60.0], "oracle": [-4.0, -4.0], "maml": [-40.0, -12.0]}
     for algo, after_steps in returns.items():
