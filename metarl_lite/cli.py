@@ -34,7 +34,7 @@ def _runner(task: str):
 
 
 def _train(args):
-    overrides = {k: getattr(args, k) for k in ("shots", "iterations", "meta_batch", "episodes_per_task")
+    overrides = {k: getattr(args, k) for k in ("shots", "iterations", "meta_batch", "episodes_per_task", "policy_std")
                  if getattr(args, k) is not None}
     config = configs.make_config(args.algo, args.task, args.config, seed=args.seed, **overrides)
     seed_everything(args.seed)
@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "baselines' default is twice MAML's, which gives them its environment steps)")
     train.add_argument("--episodes-per-task", type=int,
                        help="RL: episodes per task and policy in a meta-iteration (default: the config's)")
+    train.add_argument("--policy-std", type=float,
+                       help="RL: sigma of the Gaussian policy at initialization (default: the config's, 1); "
+                            "a smaller one explores less")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out "
                        "(with the same --config and options that started it)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")

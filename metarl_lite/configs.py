@@ -8,6 +8,7 @@ RL defaults follow DESIGN.md: a (64, 64) tanh Gaussian policy (pytorch-maml-rl's
 with delta = 0.01, 500 meta-iterations; named task settings override them (``TASK_OVERRIDES``).
 """
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Optional
 
@@ -87,6 +88,7 @@ class RLConfig:
     config: str = "paper"
     seed: int = 0
     hidden: tuple = (64, 64)
+    policy_std: float = 1.0  # sigma of the Gaussian policy at initialization (its log_std = log sigma)
     iterations: int = 500
     meta_batch: int = 40  # tasks per meta-iteration
     episodes_per_task: int = 20
@@ -221,13 +223,16 @@ def with_overrides(config, overrides: dict):
     unknown = sorted(set(overrides) - known)
     if unknown:
         hint = {"shots": " (--shots applies to regression tasks only)",
-                "episodes_per_task": " (--episodes-per-task applies to RL tasks only)"}.get(unknown[0], "")
+                "episodes_per_task": " (--episodes-per-task applies to RL tasks only)",
+                "policy_std": " (--policy-std applies to RL tasks only)"}.get(unknown[0], "")
         raise ValueError(f"unknown config keys {unknown} for --algo {config.algo}{hint}; known keys: {sorted(known)}")
     config = replace(config, **overrides)
     for key in ("shots", "iterations", "meta_batch", "episodes_per_task", "horizon", "eval_tasks", "eval_episodes"):
         value = getattr(config, key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "iterations" else 1):
             raise ValueError(f"{key} must be an integer >= {0 if key == 'iterations' else 1}, got {value!r}")
+    if not 0 < getattr(config, "policy_std", 1.0) < math.inf:
+        raise ValueError(f"policy_std (--policy-std) must be a positive finite number, got {config.policy_std!r}")
     if config.algo == "random" and config.iterations:
         raise ValueError(f"--algo random saves an untrained initialization: it takes no iterations "
                          f"(got {config.iterations}); leave out --iterations")

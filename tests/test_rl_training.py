@@ -2,6 +2,7 @@
 kill, a non-finite step, and the evaluation protocol."""
 
 import json
+import math
 
 import imageio.v3 as iio
 
@@ -11,7 +12,7 @@ import torch
 
 from metarl_lite import checkpoint, configs, runs
 from metarl_lite.cli import main
-from metarl_lite.rl import meta_rl, training
+from metarl_lite.rl import meta_rl, policies, training
 from metarl_lite.tasks import navigation as nav
 from metarl_lite.tasks.oracle import OracleVecEnv
 
@@ -198,6 +199,23 @@ def test_cli_sets_the_meta_batch_and_the_episodes_and_resumes_only_with_the_same
     cases = [(["--task", "nav2d", "--meta-batch", "0"], "--meta-batch must be >= 1"),
              (["--task", "nav2d", "--episodes-per-task", "0"], "--episodes-per-task must be >= 1"),
              (["--task", "sinusoid", "--episodes-per-task", "2"], "--episodes-per-task applies to RL tasks only")]
+    for flags, message in cases:
+        assert main(["train", "--algo", "maml", *flags, "--out", str(tmp_path / "new")]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
+def test_cli_sets_the_policys_initial_std(tmp_path, capsys):
+    out = tmp_path / "oracle"
+    assert main(["train", "--algo", "oracle", "--task", "nav2d", "--iterations", "1", "--policy-std", "0.35",
+                 "--out", str(out), "--quiet"]) == 0
+    assert runs.read_config(out)["policy_std"] == 0.35
+    theta = training.make_learner(configs.from_dict(runs.read_config(out))).theta
+    torch.testing.assert_close(theta[policies.LOG_STD], torch.full((2,), math.log(0.35)))
+    assert training.make_learner(small("maml")).theta[policies.LOG_STD].eq(0).all()  # sigma = 1 by default
+    cases = [(["--task", "nav2d", "--policy-std", "0"], "--policy-std) must be a positive finite number, got 0.0"),
+             (["--task", "nav2d", "--policy-std", "nan"], "must be a positive finite number, got nan"),
+             (["--task", "sinusoid", "--policy-std", "0.5"], "--policy-std applies to RL tasks only")]
     for flags, message in cases:
         assert main(["train", "--algo", "maml", *flags, "--out", str(tmp_path / "new")]) == 2
         assert message in capsys.readouterr().err

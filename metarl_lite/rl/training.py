@@ -57,7 +57,8 @@ class PolicyLearner:
         family = RL_FAMILIES[config.task]
         env = make_env_fn(config)(family.sample_tasks(1, np.random.default_rng(0)), 1)
         (obs_dim,), (act_dim,) = env.single_observation_space.shape, env.single_action_space.shape
-        self.theta = init_policy(obs_dim, act_dim, hidden=config.hidden, seed=config.seed)
+        self.theta = init_policy(obs_dim, act_dim, hidden=config.hidden, seed=config.seed,
+                                 log_std=math.log(config.policy_std))
 
     @property
     def init(self):
