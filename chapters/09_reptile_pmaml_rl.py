@@ -138,7 +138,7 @@ from metarl_lite.plotting import plot_adaptation_curves, plot_learning_curves
 from metarl_lite.report import normalized_score, scored_returns
 from metarl_lite.rl import meta_rl, policies
 from metarl_lite.rl.training import TEST_SEED, VALIDATION_SEED, evaluate, held_out_tasks, load_learner, make_learner
-from metarl_lite.runs import read_config, read_metrics
+from metarl_lite.runs import read_column, read_config, read_metrics
 from metarl_lite.tasks import RL_FAMILIES, navigation
 from metarl_lite.tasks.tabular import random_mdp
 from metarl_lite.widgets import adapted_trajectories, navigation_widget
@@ -1078,7 +1078,7 @@ for algo in DIR_METHODS:
 
 # %%
 print("post-update training return, mean per 50 iterations:")
-dir_training = {algo: np.array([float(row["post_return"]) for row in read_metrics(DIR_RUNS / algo)]) for algo in DIR_METHODS}
+dir_training = {algo: read_column(DIR_RUNS / algo, "post_return") for algo in DIR_METHODS}
 for algo in ("maml", "reptile", "pmaml"):
     print(f"{METHODS[algo]:>20}: " + " ".join(f"{dir_training[algo][i:i + 50].mean():6.1f}" for i in range(0, 500, 50)))
 dir_low, dir_high = ({algo: dir_after[algo] + sign * dir_ci95[algo] for algo in DIR_METHODS} for sign in (-1, 1))
@@ -1089,7 +1089,7 @@ per_50 = {algo: dir_training[algo].reshape(10, 50).mean(1) for algo in ("reptile
 assert per_50["pmaml"][-1] > per_50["pmaml"][:7].max() + 4, per_50["pmaml"]
 assert np.all(np.diff(per_50["reptile"]) < 1.0), per_50["reptile"]
 trained_on = Path("../results/ablations/longer-training/halfcheetah-dir/pmaml")  # the same run, trained on
-longer = np.array([float(row["post_return"]) for row in read_metrics(trained_on)])
+longer = read_column(trained_on, "post_return")
 print(f"{METHODS['pmaml']:>20}, trained on, iterations 501-{len(longer)}: "
       + " ".join(f"{longer[i:i + 50].mean():6.1f}" for i in range(500, len(longer), 50)))
 trained_on_after = np.array(json.loads((trained_on / "evaluation.json").read_text())["after_steps"])

@@ -131,7 +131,7 @@ from metarl_lite.report import PAPER_RL, results_table, scored_returns
 from metarl_lite.rl import meta_rl, policies
 from metarl_lite.rl.surrogates import dice, importance_weighted, loglik, lvc, ppo_clip
 from metarl_lite.rl.training import evaluate, iteration_draws, load_learner
-from metarl_lite.runs import read_metrics
+from metarl_lite.runs import read_column, read_metrics
 from metarl_lite.tasks import navigation
 from metarl_lite.tasks.tabular import random_mdp
 
@@ -719,7 +719,7 @@ if not RECOMPUTE:
 # %%
 DIR_RUNS = Path("../results/halfcheetah-dir")
 dir_after, dir_ci95, dir_score = scored_returns(DIR_RUNS, ("maml", "promp"))
-dir_curves = {algo: np.array([float(row["post_return"]) for row in read_metrics(DIR_RUNS / algo)]) for algo in ("maml", "promp")}
+dir_curves = {algo: read_column(DIR_RUNS / algo, "post_return") for algo in ("maml", "promp")}
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
 plot_learning_curves(left, [DIR_RUNS / algo for algo in ("maml", "promp")])

@@ -11,6 +11,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from . import checkpoint, configs
 
 
@@ -125,6 +127,14 @@ def read_config(path) -> dict:
 def read_metrics(path) -> list:
     with (Path(path) / "metrics.csv").open() as f:
         return list(csv.DictReader(f))
+
+
+def read_column(path, name: str) -> np.ndarray:
+    """One column of metrics.csv as floats, an entry per logged iteration (e.g. "post_return")."""
+    rows = read_metrics(path)
+    if rows and name not in rows[0]:
+        raise ValueError(f"{path}/metrics.csv has no column {name!r}; its columns: {', '.join(rows[0])}")
+    return np.array([float(row[name]) for row in rows])
 
 
 def load_run(path) -> tuple:

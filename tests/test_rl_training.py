@@ -205,6 +205,15 @@ def test_cli_sets_the_meta_batch_and_the_episodes_and_resumes_only_with_the_same
     assert not (tmp_path / "new").exists()
 
 
+def test_read_column_gives_a_metric_per_iteration_and_names_the_columns_it_has(tmp_path):
+    training.train(small("maml", iterations=2), tmp_path / "run", progress=False)
+    rows = runs.read_metrics(tmp_path / "run")
+    post = runs.read_column(tmp_path / "run", "post_return")
+    assert post.dtype == np.float64 and post.tolist() == [float(row["post_return"]) for row in rows] and len(post) == 2
+    with pytest.raises(ValueError, match="has no column 'post'; its columns: iteration, wall_seconds, pre_return"):
+        runs.read_column(tmp_path / "run", "post")
+
+
 def test_cli_sets_the_policys_initial_std(tmp_path, capsys):
     out = tmp_path / "oracle"
     assert main(["train", "--algo", "oracle", "--task", "nav2d", "--iterations", "1", "--policy-std", "0.35",
