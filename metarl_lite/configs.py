@@ -231,8 +231,9 @@ def with_overrides(config, overrides: dict):
         value = getattr(config, key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "iterations" else 1):
             raise ValueError(f"{key} must be an integer >= {0 if key == 'iterations' else 1}, got {value!r}")
-    if not 0 < getattr(config, "policy_std", 1.0) < math.inf:
-        raise ValueError(f"policy_std (--policy-std) must be a positive finite number, got {config.policy_std!r}")
+    std = getattr(config, "policy_std", 1.0)
+    if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0 < std < math.inf:
+        raise ValueError(f"policy_std (--policy-std) must be a positive finite number, got {std!r}")
     if config.algo == "random" and config.iterations:
         raise ValueError(f"--algo random saves an untrained initialization: it takes no iterations "
                          f"(got {config.iterations}); leave out --iterations")

@@ -229,6 +229,8 @@ def test_cli_sets_the_policys_initial_std(tmp_path, capsys):
         assert main(["train", "--algo", "maml", *flags, "--out", str(tmp_path / "new")]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
+    with pytest.raises(ValueError, match="must be a positive finite number, got '0.35'"):
+        configs.make_config("maml", "nav2d", policy_std="0.35")
 
 
 def test_cli_renders_a_run_folder_and_refuses_what_it_cannot_show(tmp_path, capsys, cli_error):
