@@ -1,11 +1,15 @@
 """metarl_lite.rl.sampler's worker processes: SamplerPool gives the episodes of the in-process sampler."""
 
+import multiprocessing
+import pickle
+import threading
+
 import numpy as np
 import pytest
 import torch
 
-from metarl_lite.rl import meta_rl, policies
-from metarl_lite.rl.sampler import SamplerPool, sample_episodes, task_means
+from metarl_lite.rl import meta_rl, policies, sampler
+from metarl_lite.rl.sampler import SamplerPool, action_noise, sample_episodes, task_means
 from metarl_lite.tasks import RL_FAMILIES, navigation, oracle
 
 FAMILY = "halfcheetah-vel"
@@ -119,3 +123,39 @@ def test_pool_lifecycle_and_bad_arguments():
         sample_episodes(env, params, horizon=20, seed=1)
     with pytest.raises(RuntimeError, match="closed"):
         pool.make_vec_env(tasks, 3)
+
+
+def nav2d_message(tasks, per_task=2, horizon=5):
+    """A request as the pool sends it to a worker: the whole batch on one worker."""
+    params = {k: v.detach().numpy() for k, v in per_task_params(len(tasks), 2, 2).items()}
+    noise = action_noise(0, len(tasks) * per_task, horizon, 2, torch.float32).numpy()
+    return 0, tasks, per_task, 0, params, 0, noise
+
+
+def test_a_worker_whose_parent_died_exits_quietly(capfd):
+    tasks = navigation.sample_tasks(2, np.random.default_rng(0))
+    for sent in (False, True):  # killed while the worker waits, or while it rolls out (the reply finds no reader)
+        parent, child = multiprocessing.Pipe()
+        if sent:
+            parent.send(nav2d_message(tasks))
+        parent.close()
+        sampler._serve(child, "nav2d", False, 1)
+    assert capfd.readouterr().err == ""
+
+
+def test_a_worker_sends_an_error_that_does_not_pickle_as_its_type_and_message(monkeypatch):
+    class Unpicklable(ValueError):
+        def __init__(self):
+            super().__init__("bad step")
+            self.lock = threading.Lock()
+
+    def failing_rollout(*args, **kwargs):
+        raise Unpicklable()
+
+    tasks = navigation.sample_tasks(2, np.random.default_rng(0))
+    status, columns = sampler._reply(nav2d_message(tasks), navigation, False, 1, {})
+    assert status == "ok" and columns[0].shape == (4, 5, 2)
+    monkeypatch.setattr(sampler, "_rollout", failing_rollout)
+    status, error = sampler._reply(nav2d_message(tasks), navigation, False, 1, {})
+    assert status == "error" and type(error) is RuntimeError and str(error) == "Unpicklable: bad step"
+    pickle.dumps(error)

@@ -23,6 +23,7 @@ with ``spawn``, which imports the main module again: in a script, make the pool 
 import itertools
 import multiprocessing
 import os
+import pickle
 import weakref
 from dataclasses import dataclass
 
@@ -310,27 +311,38 @@ def _shutdown(conns, processes) -> None:
 
 
 def _serve(conn, family: str, oracle: bool, cached: int) -> None:
-    """A worker's loop: build (or reuse) the VectorEnv of its share, roll out, send the episodes back."""
+    """A worker's loop: build (or reuse) the VectorEnv of its share, roll out, send the episodes back.
+    It ends on the parent's None, or quietly when the parent is gone (a killed run closes the pipe)."""
     torch.set_num_threads(1)
     from ..tasks import RL_FAMILIES
-    from ..tasks.oracle import make_vec_env
 
     family, envs = RL_FAMILIES[family], {}
-    while (message := conn.recv()) is not None:
-        key, tasks, per_task, first_slot, params, seed, noise = message
+    try:
+        while (message := conn.recv()) is not None:
+            conn.send(_reply(message, family, oracle, cached, envs))
+    except (EOFError, OSError):
+        return  # the parent died: nobody is left to report to
+
+
+def _reply(message: tuple, family, oracle: bool, cached: int, envs: dict) -> tuple:
+    """("ok", the (s, a, r, running) columns of the message's rollout) or ("error", a picklable error),
+    with the worker's last ``cached`` VectorEnvs kept in ``envs``."""
+    from ..tasks.oracle import make_vec_env
+
+    key, tasks, per_task, first_slot, params, seed, noise = message
+    try:
+        if key not in envs:
+            envs[key] = make_vec_env(family, tasks, per_task, oracle=oracle, first_slot=first_slot)
+            while len(envs) > cached:
+                envs.pop(next(iter(envs)))
+        params = {k: torch.tensor(v) for k, v in params.items()}  # fresh (aligned) tensors, see task_means
+        with torch.no_grad():
+            columns = _rollout(envs[key], params, torch.from_numpy(noise), seed=seed, per_task=per_task,
+                               first_slot=first_slot)
+        return "ok", [column.numpy() for column in columns]
+    except Exception as error:  # noqa: BLE001  (sent to the parent, which raises it)
         try:
-            if key not in envs:
-                envs[key] = make_vec_env(family, tasks, per_task, oracle=oracle, first_slot=first_slot)
-                while len(envs) > cached:
-                    envs.pop(next(iter(envs)))
-            params = {k: torch.tensor(v) for k, v in params.items()}  # fresh (aligned) tensors, see task_means
-            with torch.no_grad():
-                columns = _rollout(envs[key], params, torch.from_numpy(noise), seed=seed, per_task=per_task,
-                                   first_slot=first_slot)
-            reply = ("ok", [column.numpy() for column in columns])
-        except Exception as error:  # noqa: BLE001  (sent to the parent, which raises it)
-            reply = ("error", error)
-        try:
-            conn.send(reply)
-        except Exception:  # noqa: BLE001  (an exception that does not pickle)
-            conn.send(("error", RuntimeError(f"{type(reply[1]).__name__}: {reply[1]}")))
+            pickle.dumps(error)
+        except Exception:  # noqa: BLE001  (an exception that does not pickle: its type and message)
+            error = RuntimeError(f"{type(error).__name__}: {error}")
+        return "error", error
