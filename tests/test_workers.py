@@ -133,13 +133,16 @@ def nav2d_message(tasks, per_task=2, horizon=5):
 
 
 def test_a_worker_whose_parent_died_exits_quietly(capfd):
-    tasks = navigation.sample_tasks(2, np.random.default_rng(0))
-    for sent in (False, True):  # killed while the worker waits, or while it rolls out (the reply finds no reader)
-        parent, child = multiprocessing.Pipe()
-        if sent:
-            parent.send(nav2d_message(tasks))
-        parent.close()
-        sampler._serve(child, "nav2d", False, 1)
+    tasks, threads = navigation.sample_tasks(2, np.random.default_rng(0)), torch.get_num_threads()
+    try:
+        for sent in (False, True):  # killed while the worker waits, or while it rolls out (no one reads the reply)
+            parent, child = multiprocessing.Pipe()
+            if sent:
+                parent.send(nav2d_message(tasks))
+            parent.close()
+            sampler._serve(child, "nav2d", False, 1)
+    finally:
+        torch.set_num_threads(threads)  # _serve sets a worker's 1 thread
     assert capfd.readouterr().err == ""
 
 
