@@ -34,8 +34,8 @@ def _runner(task: str):
 
 
 def _train(args):
-    overrides = {k: getattr(args, k) for k in ("shots", "iterations", "meta_batch", "episodes_per_task", "policy_std")
-                 if getattr(args, k) is not None}
+    flags = ("shots", "iterations", "meta_batch", "episodes_per_task", "policy_std", "prior_std")
+    overrides = {k: getattr(args, k) for k in flags if getattr(args, k) is not None}
     config = configs.make_config(args.algo, args.task, args.config, seed=args.seed, **overrides)
     seed_everything(args.seed)
     options = {"workers": args.workers, "threads": args.threads} if configs.is_rl(config.task) else {}
@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--policy-std", type=float,
                        help="RL: sigma of the Gaussian policy at initialization (default: the config's, 1); "
                             "a smaller one explores less")
+    train.add_argument("--prior-std", type=float,
+                       help="RL, --algo pmaml: sigma_0 of the distribution over initializations, its prior and "
+                            "initial sigma (default: the config's, 0.1)")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out "
                        "(with the same --config and options that started it)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")

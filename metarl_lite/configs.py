@@ -224,16 +224,19 @@ def with_overrides(config, overrides: dict):
     if unknown:
         hint = {"shots": " (--shots applies to regression tasks only)",
                 "episodes_per_task": " (--episodes-per-task applies to RL tasks only)",
-                "policy_std": " (--policy-std applies to RL tasks only)"}.get(unknown[0], "")
+                "policy_std": " (--policy-std applies to RL tasks only)",
+                "prior_std": " (--prior-std applies to --algo pmaml on RL tasks only)"}.get(unknown[0], "")
         raise ValueError(f"unknown config keys {unknown} for --algo {config.algo}{hint}; known keys: {sorted(known)}")
     config = replace(config, **overrides)
     for key in ("shots", "iterations", "meta_batch", "episodes_per_task", "horizon", "eval_tasks", "eval_episodes"):
         value = getattr(config, key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "iterations" else 1):
             raise ValueError(f"{key} must be an integer >= {0 if key == 'iterations' else 1}, got {value!r}")
-    std = getattr(config, "policy_std", 1.0)
-    if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0 < std < math.inf:
-        raise ValueError(f"policy_std (--policy-std) must be a positive finite number, got {std!r}")
+    for key in ("policy_std", "prior_std"):
+        std = getattr(config, key, 1.0)
+        if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0 < std < math.inf:
+            flag = "--" + key.replace("_", "-")
+            raise ValueError(f"{key} ({flag}) must be a positive finite number, got {std!r}")
     if config.algo == "random" and config.iterations:
         raise ValueError(f"--algo random saves an untrained initialization: it takes no iterations "
                          f"(got {config.iterations}); leave out --iterations")
