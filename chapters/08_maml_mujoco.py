@@ -95,7 +95,6 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # render without a display: set before MuJoCo is first imported
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -111,7 +110,7 @@ from IPython.display import Markdown, display
 from metarl_lite import seed_everything
 from metarl_lite.configs import ALGOS
 from metarl_lite.render import html_video, rollout_frames, tiled
-from metarl_lite.report import PAPER_RL, normalized_score, results_table
+from metarl_lite.report import PAPER_RL, normalized_score, results_table, run_evaluation
 from metarl_lite.rl import meta_rl, policies
 from metarl_lite.rl.training import adapt, evaluate, load_learner
 from metarl_lite.runs import read_config, read_metrics
@@ -337,12 +336,7 @@ assert (dir_gain["pretrain"] < dir_gain["random"]).all(), dir_gain
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def completed_rows(run):
-    """The rows of metrics.csv (a file that a running job may be appending to: skip a partial last line)."""
-    return [row for row in read_metrics(run) if all(value not in (None, "") for value in row.values())]
-
-
-metrics = {task: completed_rows(run) for task, run in RUNS.items()}
+metrics = {task: read_metrics(run) for task, run in RUNS.items()}  # complete rows, also of a running job
 for task, rows in metrics.items():
     seconds = {part: np.mean([float(r[f"{part}_seconds"]) for r in rows]) for part in ("sample", "adapt", "outer")}
     per_iteration = float(rows[-1]["wall_seconds"]) / int(rows[-1]["iteration"])
@@ -548,26 +542,17 @@ html_video(tiled(grid), grid[0][0][0].fps)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def finished(folder, result):
-    """Whether the run in `folder` has trained all its iterations (a random initialization has 0) and
-    `result`, its evaluation, is of the final checkpoint (older files without "iteration": assumed so)."""
-    rows = completed_rows(folder) if (folder / "metrics.csv").exists() else []
-    total = read_config(folder)["iterations"]
-    return (int(rows[-1]["iteration"]) if rows else 0) >= total and result.get("iteration", total) >= total
-
-
 def evaluations(task):
-    """{label: evaluation dict} of every run of `task` with an evaluation.json: a finished run under its
-    algorithm's name, an evaluated checkpoint of an unfinished one with its iteration. MAML's current
-    checkpoint is evaluated live when it has neither (or after RECOMPUTE)."""
-    root, found = Path("../results") / task, {}
-    for folder in sorted(p for p in root.iterdir() if (p / "config.json").exists()):
-        config, stored = read_config(folder), folder / "evaluation.json"
-        result = json.loads(stored.read_text()) if stored.exists() else None
-        if result is not None and finished(folder, result):
-            found[config["algo"]] = result
-        elif result is not None and "iteration" in result:
-            found[f"{config['algo']} (iteration {result['iteration']} of {config['iterations']})"] = result
+    """{label: evaluation dict} of every run of `task` with an evaluation (`run_evaluation`, as the
+    README's table reads them): a finished run under its algorithm's name, an evaluated checkpoint of
+    an unfinished one with its iteration. MAML's current checkpoint is evaluated live when it has
+    neither (or after RECOMPUTE)."""
+    found = {}
+    for folder in sorted(p for p in (Path("../results") / task).iterdir() if (p / "config.json").exists()):
+        result, progress = run_evaluation(folder)
+        if result is not None:
+            algo = read_config(folder)["algo"]
+            found[f"{algo} ({progress})" if progress else algo] = result
     if RECOMPUTE or not any(name.startswith("maml") for name in found):
         found = {name: result for name, result in found.items() if not name.startswith("maml")}
         label = f"maml (live, iteration {learners[task].iteration}, 10 tasks)"

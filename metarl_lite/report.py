@@ -39,10 +39,11 @@ def markers(root) -> tuple:
     return f"<!-- results table: begin (metarl-lite table results/{Path(root).name}) -->", END
 
 
-def _evaluation(folder: Path):
-    """(evaluation.json, note) of a run: the note is "" for a finished run; an unfinished one has
+def run_evaluation(folder) -> tuple:
+    """(evaluation.json as a dict, note) of the run in ``folder``: the note is "" for a finished run; an unfinished one has
     no evaluation (note: its training progress) unless its checkpoint was evaluated, which says
     at which iteration (RL runs, e.g. "at iteration 230 of 500")."""
+    folder = Path(folder)
     config = read_config(folder)
     rows = read_metrics(folder) if (folder / "metrics.csv").exists() else []
     done = int(rows[-1]["iteration"]) if rows else 0
@@ -108,7 +109,7 @@ def results_table(root) -> str:
     configs = {p: read_config(p) for p in folders}
     key = lambda p: (configs[p].get("shots", 0), ALGOS.index(configs[p]["algo"]), p.name)  # noqa: E731
     folders = sorted(folders, key=key)
-    evaluations = {p: _evaluation(p) for p in folders}  # (evaluation.json, note)
+    evaluations = {p: run_evaluation(p) for p in folders}  # (evaluation.json, note)
     if not any(is_rl(c["task"]) for c in configs.values()):
         header = ["| run | K | alpha | MSE after 1 step | after 5 steps | after 10 steps | paper (1 / 5 / 10) |",
                   "|---|---|---|---|---|---|---|"]

@@ -7,6 +7,7 @@ exactly the rows of an uninterrupted one.
 """
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -102,8 +103,7 @@ class RunFolder:
         self.columns = list(columns)
         rows = []
         if after_iteration > 0 and self.metrics_path.exists():
-            with self.metrics_path.open() as f:
-                rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= after_iteration]
+            rows = [r for r in read_metrics(self.path) if int(r["iteration"]) <= after_iteration]
         with self.metrics_path.open("w", newline="") as f:
             writer = csv.DictWriter(f, self.columns)
             writer.writeheader()
@@ -125,8 +125,10 @@ def read_config(path) -> dict:
 
 
 def read_metrics(path) -> list:
-    with (Path(path) / "metrics.csv").open() as f:
-        return list(csv.DictReader(f))
+    """The rows of metrics.csv, as dicts of strings. A last line without its newline, one that a running
+    (or killed) job was still writing, is left out."""
+    text = (Path(path) / "metrics.csv").read_text()
+    return list(csv.DictReader(io.StringIO(text[: text.rfind("\n") + 1])))
 
 
 def read_column(path, name: str) -> np.ndarray:

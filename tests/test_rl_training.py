@@ -205,6 +205,17 @@ def test_cli_sets_the_meta_batch_and_the_episodes_and_resumes_only_with_the_same
     assert not (tmp_path / "new").exists()
 
 
+def test_metrics_leave_out_a_last_line_still_being_written_and_resume_drops_it(tmp_path):
+    training.train(small("maml", iterations=2, checkpoint_every=1), tmp_path / "run", progress=False)
+    rows = runs.read_metrics(tmp_path / "run")
+    with (tmp_path / "run" / "metrics.csv").open("a") as f:
+        f.write("1")  # a row cut off after its first digit (of iteration 13, say)
+    assert len(rows) == 2 and runs.read_metrics(tmp_path / "run") == rows
+    assert runs.read_column(tmp_path / "run", "post_return").shape == (2,)
+    training.train(small("maml", iterations=3, checkpoint_every=1), tmp_path / "run", resume=True, progress=False)
+    assert [int(r["iteration"]) for r in runs.read_metrics(tmp_path / "run")] == [1, 2, 3]
+
+
 def test_read_column_gives_a_metric_per_iteration_and_names_the_columns_it_has(tmp_path):
     training.train(small("maml", iterations=2), tmp_path / "run", progress=False)
     rows = runs.read_metrics(tmp_path / "run")

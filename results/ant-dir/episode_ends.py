@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from metarl_lite.rl import policies
-from metarl_lite.rl.sampler import task_means
 from metarl_lite.rl.training import TEST_SEED, held_out_tasks, load_learner, make_env_fn
 from metarl_lite.tasks.mujoco.ant import CONTACT_COST, HEALTHY_Z
 
@@ -42,9 +41,9 @@ def episode_ends(run: str, std=None) -> dict:
     ctrl, reward, along = [], [], []
     for _ in range(c.horizon):
         with torch.no_grad():
-            mean = task_means(params, torch.as_tensor(obs, dtype=torch.float32).view(TASKS, EPISODES, -1))
-            action = (mean.reshape(env.num_envs, -1)
-                      + theta[policies.LOG_STD].exp() * torch.randn(env.num_envs, mean.shape[-1], generator=noise))
+            action, _ = policies.sample(params, torch.as_tensor(obs, dtype=torch.float32).view(TASKS, EPISODES, -1),
+                                        noise)
+            action = action.reshape(env.num_envs, -1)
         obs, r, terminated, _, _ = env.step(action.numpy())
         cost = 0.5 * np.square(np.clip(action.numpy(), -1, 1)).sum(1)
         contact = np.square(obs[:, -CONTACT_FORCES:]).sum(1)  # observed clipped cfrc_ext of the bodies after the world
