@@ -40,9 +40,9 @@ def markers(root) -> tuple:
 
 
 def run_evaluation(folder) -> tuple:
-    """(evaluation.json as a dict, note) of the run in ``folder``: the note is "" for a finished run; an unfinished one has
-    no evaluation (note: its training progress) unless its checkpoint was evaluated, which says
-    at which iteration (RL runs, e.g. "at iteration 230 of 500")."""
+    """(evaluation.json as a dict, note) of the run in ``folder``: the note is "" for a finished run;
+    an unfinished one has no evaluation (note: its training progress) unless its checkpoint was
+    evaluated, which says at which iteration (RL runs, e.g. "at iteration 230 of 500")."""
     folder = Path(folder)
     config = read_config(folder)
     rows = read_metrics(folder) if (folder / "metrics.csv").exists() else []
