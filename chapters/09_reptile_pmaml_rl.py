@@ -1179,9 +1179,9 @@ print("log_std of the final policy, Reptile:", dir_learners["reptile"].theta[pol
 #   ground as a few dozen of MAML's, and MAML's own training curve was flat for its first 200.
 # * **Step length is not all.** Probabilistic MAML's $\mu$ moved even farther than MAML's $\theta$
 #   (Adam's steps have about the learning rate's size in every coordinate, signal or not), yet it
-#   was about 200 iterations slower to start and did not take off. That has another cause, which we have not isolated: the
-#   candidates are the noise of its sampled initializations ($\sigma = 0.1$ on every weight, which
-#   stayed within 10% of $\sigma_0$) and the Adam outer step in place of TRPO.
+#   was about 200 iterations slower to start and did not take off. The candidates are the noise of
+#   its sampled initializations ($\sigma = 0.1$ on every weight, which stayed within 10% of
+#   $\sigma_0$) and the Adam outer step in place of TRPO; the next section separates them.
 #
 # A larger $\beta$ (about 25 would match the lengths) or more tasks per meta-batch are the obvious
 # next experiments; we have not run them.
@@ -1196,6 +1196,63 @@ assert abs(cosine(*maml_steps)) < 0.3 and abs(cosine(*reptile_steps)) < 0.3
 assert max(halves_cosine) < -0.5, halves_cosine
 for maml_step, reptile_step in zip(maml_steps, reptile_steps):
     assert maml_step.norm() > 10 * reptile_step.norm()
+
+# %% [markdown]
+# ### What held probabilistic MAML back
+#
+# The same run with ten times less noise, $\sigma_0 = 0.01$ (`train --prior-std 0.01`, in
+# `results/ablations/prior-std`; everything else is the reference run's, its seed and so
+# $\theta_0$ included), separates the two candidates. Left: the post-update training return of
+# MAML and of probabilistic MAML with $\sigma_0 = 0.1$ and $0.01$; right: their held-out
+# evaluations at iteration 500. Asserted below:
+#
+# * **With less noise it took off, sooner than MAML.** Its 10-iteration mean post-update return
+#   passed 50 more than 50 iterations before MAML's did; with $\sigma_0 = 0.1$ it never passed 0
+#   in 500 iterations.
+# * **Then it collapsed** within a few iterations, and ended below where it started: at
+#   iteration 500 it adapts no better than the $\sigma_0 = 0.1$ run (a score below 0.05 after one
+#   step).
+#
+# So the noise delayed it, and something else undid what it had learned. The ablation's README
+# measures the likely culprit (`results/ablations/prior-std/step_kl.py`, a few minutes): how far
+# one outer step moves the policy before adaptation, as a KL averaged over states. MAML's TRPO
+# steps at iteration 500 move it by about 0.002; the Adam steps of the $\sigma_0 = 0.01$ run after
+# its collapse by 0.02 to 0.2, and those of the $\sigma_0 = 0.1$ run trained on to 1000 iterations,
+# which also rose and fell, by 0.03 to 0.08. A trust region keeps one noisy step from throwing
+# away a policy that has learned; Adam's steps, about the learning rate in every coordinate, have
+# no such bound. The step that did the damage was not measured (no checkpoint of it was kept), and
+# this is one seed.
+
+# %%
+PRIOR_STD_RUN = Path("../results/ablations/prior-std/halfcheetah-dir/pmaml")
+reference, ablation = read_config(DIR_RUNS / "pmaml"), read_config(PRIOR_STD_RUN)
+assert (reference["prior_std"], ablation["prior_std"]) == (0.1, 0.01)
+assert {k: v for k, v in reference.items() if k != "prior_std"} == {
+    k: v for k, v in ablation.items() if k not in ("prior_std", "policy_std")}, "only sigma_0 differs"
+low_noise = read_column(PRIOR_STD_RUN, "post_return")
+ten_mean = lambda x: np.convolve(x, np.ones(10) / 10, "valid")  # noqa: E731  entry i: iterations i+1..i+10
+first_above = lambda x, level: int(np.argmax(ten_mean(x) > level)) + 10  # noqa: E731  last iteration of that window
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+plot_learning_curves(left, [DIR_RUNS / "maml", DIR_RUNS / "pmaml", PRIOR_STD_RUN])
+plot_adaptation_curves(right, [DIR_RUNS / "maml", DIR_RUNS / "pmaml", PRIOR_STD_RUN])
+right.set_title("adaptation on 40 held-out HalfCheetahDir tasks")
+plt.tight_layout()
+plt.show()
+print("post-update training return, mean per 50 iterations:")
+for label, curve in (("MAML", dir_training["maml"]), ("sigma_0 = 0.1", dir_training["pmaml"]),
+                     ("sigma_0 = 0.01", low_noise)):
+    print(f"{label:>20}: " + " ".join(f"{curve[i:i + 50].mean():6.1f}" for i in range(0, 500, 50)))
+print(f"10-iteration mean first above 50: sigma_0 = 0.01 at iteration {first_above(low_noise, 50)}, "
+      f"MAML at {first_above(dir_training['maml'], 50)}; best 10-iteration means: sigma_0 = 0.01 "
+      f"{ten_mean(low_noise).max():.1f}, sigma_0 = 0.1 {ten_mean(dir_training['pmaml']).max():.1f}")
+low_noise_after = np.array(json.loads((PRIOR_STD_RUN / "evaluation.json").read_text())["after_steps"])
+low_noise_score = normalized_score(low_noise_after, dir_after["random"][0], dir_after["oracle"][0])
+print(f"sigma_0 = 0.01 at iteration 500: return after 0..3 steps {low_noise_after.round(1)}, "
+      f"score {low_noise_score.round(2)}")
+assert ten_mean(dir_training["pmaml"]).max() < 0 and ten_mean(low_noise).max() > 50, "less noise: it took off"
+assert first_above(low_noise, 50) + 50 < first_above(dir_training["maml"], 50), "sooner than MAML"
+assert low_noise[-50:].mean() < low_noise[:50].mean() and low_noise_score[1] < 0.05, "then it collapsed"
 
 # %% [markdown]
 # ## What to remember
@@ -1222,7 +1279,9 @@ for maml_step, reptile_step in zip(maml_steps, reptile_steps):
 #   before and after one step, and further steps remove most of that spread.
 # * On HalfCheetahDir, in 500 iterations, only MAML meta-learned. Reptile's updates ($\beta = 1$)
 #   were 25 to 30 times shorter than MAML's TRPO steps and, after the two directions cancel,
-#   mostly noise; probabilistic MAML's training return rose after iteration 350, then fell back.
+#   mostly noise. Probabilistic MAML's noise ($\sigma_0 = 0.1$) kept it from taking off; with
+#   $\sigma_0 = 0.01$ it took off sooner than MAML and then collapsed, its Adam steps unbounded in
+#   policy space where TRPO bounds MAML's.
 #
 # ## Exercises
 #
