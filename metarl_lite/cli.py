@@ -34,7 +34,7 @@ def _runner(task: str):
 
 
 def _train(args):
-    flags = ("shots", "iterations", "meta_batch", "episodes_per_task", "policy_std", "prior_std")
+    flags = ("shots", "iterations", "meta_batch", "episodes_per_task", "policy_std", "prior_std", "max_kl")
     overrides = {k: getattr(args, k) for k in flags if getattr(args, k) is not None}
     config = configs.make_config(args.algo, args.task, args.config, seed=args.seed, **overrides)
     seed_everything(args.seed)
@@ -155,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--prior-std", type=float,
                        help="RL, --algo pmaml: sigma_0 of the distribution over initializations, its prior and "
                             "initial sigma (default: the config's, 0.1)")
+    train.add_argument("--max-kl", type=float,
+                       help="RL: delta, the bound on KL(pi_old || pi_new) of an outer step: TRPO's trust region "
+                            "(default 0.01), or for --algo pmaml a line search on its mean policy's Adam step "
+                            "(default: none)")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out "
                        "(with the same --config and options that started it)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -130,6 +130,7 @@ class PMAMLRLConfig(RLConfig):
     outer_lr: float = 3e-3  # Adam
     prior_std: float = 0.1  # sigma_0 (and the initial sigma)
     kl_weight: float = 1e-3  # beta of the KL to N(stopgrad(mu), sigma_0^2)
+    max_kl: Optional[float] = None  # delta of a trust region on the mean policy's step (None: Adam's step as is)
     estimator: str = "loglik"
     eval_samples: int = 5  # sampled initializations per held-out task
 
@@ -225,18 +226,20 @@ def with_overrides(config, overrides: dict):
         hint = {"shots": " (--shots applies to regression tasks only)",
                 "episodes_per_task": " (--episodes-per-task applies to RL tasks only)",
                 "policy_std": " (--policy-std applies to RL tasks only)",
-                "prior_std": " (--prior-std applies to --algo pmaml on RL tasks only)"}.get(unknown[0], "")
+                "prior_std": " (--prior-std applies to --algo pmaml on RL tasks only)",
+                "max_kl": " (--max-kl applies to RL tasks trained by TRPO or --algo pmaml only)"}.get(unknown[0], "")
         raise ValueError(f"unknown config keys {unknown} for --algo {config.algo}{hint}; known keys: {sorted(known)}")
     config = replace(config, **overrides)
     for key in ("shots", "iterations", "meta_batch", "episodes_per_task", "horizon", "eval_tasks", "eval_episodes"):
         value = getattr(config, key, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "iterations" else 1):
             raise ValueError(f"{key} must be an integer >= {0 if key == 'iterations' else 1}, got {value!r}")
-    for key in ("policy_std", "prior_std"):
-        std = getattr(config, key, 1.0)
-        if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0 < std < math.inf:
+    for key in ("policy_std", "prior_std", "max_kl"):
+        value = getattr(config, key, None)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 < value < math.inf):
             flag = "--" + key.replace("_", "-")
-            raise ValueError(f"{key} ({flag}) must be a positive finite number, got {std!r}")
+            raise ValueError(f"{key} ({flag}) must be a positive finite number, got {value!r}")
     if config.algo == "random" and config.iterations:
         raise ValueError(f"--algo random saves an untrained initialization: it takes no iterations "
                          f"(got {config.iterations}); leave out --iterations")

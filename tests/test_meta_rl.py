@@ -238,16 +238,50 @@ def test_reptile_rl_improves_on_its_initial_return():
     assert pre > pre_0 + 20 and post > post_0 + 20 and post > pre
 
 
-def test_probabilistic_maml_rl_improves_and_keeps_a_spread_of_initializations():
+@pytest.mark.parametrize("max_kl", [None, 0.02])
+def test_probabilistic_maml_rl_improves_and_keeps_a_spread_of_initializations(max_kl):
     dist = meta_rl.PolicyDistribution(policies.init_policy(2, 2, hidden=(32, 32), seed=0), prior_std=0.1)
     optimizer = torch.optim.Adam(dist.parameters(), lr=1e-2)
     pre_0, post_0 = held_out(dist).tolist()
     metrics = []
     train(lambda env, i: metrics.append(meta_rl.pmaml_rl_step(dist, optimizer, env, horizon=HORIZON, seed=i,
-                                                               kl_weight=1e-3)), iterations=12)
+                                                               kl_weight=1e-3, max_kl=max_kl)), iterations=12)
     pre, post = held_out(dist).tolist()
     assert pre > pre_0 + 20 and post > post_0 + 20 and post > pre
     assert 0.05 < metrics[-1]["sigma"] < 0.2 and metrics[-1]["kl_to_prior"] > 0
+    if max_kl is None:
+        assert "step_kl" not in metrics[-1]
+    else:  # the bound was active and held
+        assert all(0 < m["step_kl"] <= max_kl for m in metrics) and any(m["backtracks"] > 0 for m in metrics)
+
+
+def test_trust_region_keeps_the_first_halving_of_the_step_within_the_kl_bound_and_undoes_a_bad_step():
+    theta, path = fixed_path()
+    episodes = path.episodes[0]
+    dist = meta_rl.PolicyDistribution(theta, prior_std=0.1)
+    before = [p.detach().clone() for p in dist.parameters()]
+    generator = torch.Generator().manual_seed(0)
+    step = [torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in before]
+
+    def take(fraction):
+        with torch.no_grad():
+            for p, old, s in zip(dist.parameters(), before, step):
+                p.copy_(old + fraction * s)
+        return policies.kl(dict(zip(dist.mu, before)), dist.mu, episodes.obs, episodes.masks).item()
+
+    kls = [take(0.5**j) for j in range(15)]
+    max_kl = (kls[2] * kls[3]) ** 0.5
+    first = next(j for j, kl in enumerate(kls) if kl <= max_kl)
+    assert first == 3  # a full step far outside the bound
+    take(1.0)
+    assert meta_rl.trust_region(dist, before, episodes, max_kl=max_kl) == {"step_kl": kls[3], "backtracks": 3}
+    for p, old, s in zip(dist.parameters(), before, step):
+        torch.testing.assert_close(p.detach(), old + s / 8)
+    take(1.0)
+    with torch.no_grad():
+        dist.mu["log_std"][0] = float("nan")
+    assert meta_rl.trust_region(dist, before, episodes, max_kl=max_kl) == {"step_kl": 0.0, "backtracks": 15}
+    assert all(torch.equal(p.detach(), old) for p, old in zip(dist.parameters(), before))
 
 
 def test_promp_gradient_at_the_sampling_policy_is_the_lvc_meta_gradient():

@@ -244,21 +244,27 @@ def test_cli_sets_the_policys_initial_std(tmp_path, capsys):
         configs.make_config("maml", "nav2d", policy_std="0.35")
 
 
-def test_cli_sets_probabilistic_mamls_prior_std(tmp_path, capsys):
+def test_cli_sets_probabilistic_mamls_prior_std_and_trust_region(tmp_path, capsys):
     out = tmp_path / "pmaml"
-    assert main(["train", "--algo", "pmaml", "--task", "nav2d", "--iterations", "1", "--prior-std", "0.01",
-                 "--out", str(out), "--quiet"]) == 0
-    assert runs.read_config(out)["prior_std"] == 0.01
+    assert main(["train", "--algo", "pmaml", "--task", "nav2d", "--iterations", "2", "--prior-std", "0.01",
+                 "--max-kl", "1e-5", "--out", str(out), "--quiet"]) == 0
+    assert runs.read_config(out)["prior_std"] == 0.01 and runs.read_config(out)["max_kl"] == 1e-5
+    step_kl, backtracks = (runs.read_column(out, name) for name in ("step_kl", "backtracks"))
+    assert len(step_kl) == 2 and (step_kl <= 1e-5).all() and (backtracks > 0).all()
     dist = training.load_learner(out).dist
     assert dist.prior_std == 0.01
     sigma = torch.cat([v.exp().reshape(-1) for v in dist.log_sigma.values()])
-    assert sigma.min() > 0.009 and sigma.max() < 0.011  # started at 0.01, one Adam step of 3e-3 on log sigma
+    assert sigma.min() > 0.009 and sigma.max() < 0.011  # started at 0.01, two Adam steps of at most 3e-3 on log sigma
     cases = [(["--algo", "pmaml", "--task", "nav2d", "--prior-std", "-1"],
               "prior_std (--prior-std) must be a positive finite number, got -1.0"),
              (["--algo", "maml", "--task", "nav2d", "--prior-std", "0.01"],
               "--prior-std applies to --algo pmaml on RL tasks only"),
              (["--algo", "pmaml", "--task", "sinusoid", "--prior-std", "0.01"],
-              "--prior-std applies to --algo pmaml on RL tasks only")]
+              "--prior-std applies to --algo pmaml on RL tasks only"),
+             (["--algo", "pmaml", "--task", "nav2d", "--max-kl", "0"],
+              "max_kl (--max-kl) must be a positive finite number, got 0.0"),
+             (["--algo", "reptile", "--task", "nav2d", "--max-kl", "0.01"],
+              "--max-kl applies to RL tasks trained by TRPO or --algo pmaml only")]
     for flags, message in cases:
         assert main(["train", *flags, "--out", str(tmp_path / "new")]) == 2
         assert message in capsys.readouterr().err

@@ -412,17 +412,21 @@ class PolicyDistribution:
 
 def pmaml_rl_step(dist: PolicyDistribution, optimizer, env, *, horizon: int, seed: int, inner_lr: float = INNER_LR,
                   inner_steps: int = 1, kl_weight: float = 1e-3, estimator: str = "loglik", first_order: bool = False,
-                  gamma: float = GAMMA, lam: float = LAM) -> dict:
+                  max_kl=None, gamma: float = GAMMA, lam: float = LAM) -> dict:
     """One probabilistic MAML-RL meta-iteration (see ``PolicyDistribution``); updates ``dist`` in place.
 
     Draw theta_i ~ N(mu, sigma^2) per task (seed ``seed``), sample D_i with theta_i, adapt to phi_i,
     sample D'_i with phi_i, and take one ``optimizer`` step (e.g. Adam over ``dist.parameters()``)
     on -(L(phi(theta)) - beta * KL), L the ``post_update_surrogate`` on D'. A first-order optimizer
     rather than TRPO: the trust region bounds a change of policy, and here a step moves a whole
-    distribution of them. beta = ``kl_weight``. Returns metrics as in ``reptile_rl_step`` plus the
-    objective terms ``surrogate`` and ``kl_to_prior`` and ``sigma`` (mean of sigma over all parameters).
+    distribution of them. beta = ``kl_weight``. With ``max_kl`` = delta the optimizer's step is then
+    bounded by ``trust_region`` on the mean policy. Returns metrics as in ``reptile_rl_step`` plus the
+    objective terms ``surrogate`` and ``kl_to_prior``, ``sigma`` (mean of sigma over all parameters),
+    and with ``max_kl`` the step's ``step_kl`` and ``backtracks``.
     """
     kl_weight = check_step_size("kl_weight", kl_weight)
+    if max_kl is not None:
+        max_kl = check_step_size("max_kl", max_kl)
     n = _n_tasks(env)
     thetas = dist.sample(n, torch.Generator().manual_seed(seed))
     path = sample_path(env, thetas, inner_lr=inner_lr, inner_steps=inner_steps, horizon=horizon, seed=seed,
@@ -433,10 +437,34 @@ def pmaml_rl_step(dist: PolicyDistribution, optimizer, env, *, horizon: int, see
     kl = dist.kl_to_prior()
     optimizer.zero_grad()
     check_finite("the probabilistic MAML-RL objective", -(surrogate - kl_weight * kl)).backward()
+    before = [p.detach().clone() for p in dist.parameters()]
     optimizer.step()
+    bounded = {} if max_kl is None else trust_region(dist, before, path.episodes[0], max_kl=max_kl)
     sigma = torch.cat([torch.exp(v.detach()).reshape(-1) for v in dist.log_sigma.values()]).mean()
     return {**_path_metrics(path, time.perf_counter() - tic), "surrogate": surrogate.item(), "kl_to_prior": kl.item(),
-            "sigma": sigma.item()}
+            "sigma": sigma.item(), **bounded}
+
+
+def trust_region(dist: PolicyDistribution, before: list, episodes: Episodes, *, max_kl: float,
+                 backtrack_ratio: float = 0.5, max_backtracks: int = 15) -> dict:
+    """Shrink the step that moved ``dist.parameters()`` from the values ``before`` to ratio^j of itself,
+    the smallest j < max_backtracks with KL(pi_mu_before || pi_mu) <= delta = ``max_kl`` over the states
+    of ``episodes`` (undo it if there is none): TRPO's line search, without its surrogate test, on the
+    mean policy. Returns ``step_kl`` (the KL kept) and ``backtracks`` (j, or max_backtracks when undone).
+    """
+    params = dist.parameters()
+    after = [p.detach().clone() for p in params]
+    mu_before = dict(zip(dist.mu, before))  # mu leads dist.parameters()
+    with torch.no_grad():
+        for j in range(max_backtracks):
+            for p, old, new in zip(params, before, after):
+                p.copy_(old + backtrack_ratio**j * (new - old))
+            step_kl = policies.kl(mu_before, dist.mu, episodes.obs, episodes.masks).item()
+            if step_kl <= max_kl:  # False for NaN
+                return {"step_kl": step_kl, "backtracks": j}
+        for p, old in zip(params, before):
+            p.copy_(old)
+    return {"step_kl": 0.0, "backtracks": max_backtracks}
 
 
 def adaptation_path(init, tasks, *, make_env, adapt_steps: int, adapt_lr: float = INNER_LR, episodes_per_task: int,

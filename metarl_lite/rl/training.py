@@ -130,10 +130,9 @@ class ProMPLearner(PolicyLearner):
 class PMAMLLearner(PolicyLearner):
     """N(mu, sigma^2) over theta, mu initialized at theta, trained by Adam (``meta_rl.pmaml_rl_step``)."""
 
-    columns = ("sigma", "kl_to_prior")
-
     def __init__(self, config):
         super().__init__(config)
+        self.columns = ("sigma", "kl_to_prior", *(() if config.max_kl is None else ("step_kl", "backtracks")))
         self.dist = meta_rl.PolicyDistribution(self.theta, prior_std=config.prior_std)
         self.optimizer = torch.optim.Adam(self.dist.parameters(), lr=config.outer_lr)
 
@@ -145,7 +144,7 @@ class PMAMLLearner(PolicyLearner):
         c = self.config
         return meta_rl.pmaml_rl_step(self.dist, self.optimizer, env, horizon=c.horizon, seed=seed,
                                      inner_lr=c.inner_lr, inner_steps=c.inner_steps, kl_weight=c.kl_weight,
-                                     estimator=c.estimator)
+                                     estimator=c.estimator, max_kl=c.max_kl)
 
     def state_dict(self) -> dict:
         return {"mu": meta_rl.detached(self.dist.mu), "log_sigma": meta_rl.detached(self.dist.log_sigma),
