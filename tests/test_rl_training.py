@@ -244,13 +244,17 @@ def test_cli_sets_the_policys_initial_std(tmp_path, capsys):
         configs.make_config("maml", "nav2d", policy_std="0.35")
 
 
-def test_cli_sets_probabilistic_mamls_prior_std_and_trust_region(tmp_path, capsys):
+def test_cli_sets_pmamls_prior_std_and_max_kl_for_pmaml_and_trpo(tmp_path, capsys):
     out = tmp_path / "pmaml"
     assert main(["train", "--algo", "pmaml", "--task", "nav2d", "--iterations", "2", "--prior-std", "0.01",
                  "--max-kl", "1e-5", "--out", str(out), "--quiet"]) == 0
     assert runs.read_config(out)["prior_std"] == 0.01 and runs.read_config(out)["max_kl"] == 1e-5
     step_kl, backtracks = (runs.read_column(out, name) for name in ("step_kl", "backtracks"))
     assert len(step_kl) == 2 and (step_kl <= 1e-5).all() and (backtracks > 0).all()
+    maml = tmp_path / "maml"  # for TRPO, --max-kl is delta
+    assert main(["train", "--algo", "maml", "--task", "nav2d", "--iterations", "1", "--max-kl", "1e-4",
+                 "--out", str(maml), "--quiet"]) == 0
+    assert 0 < runs.read_column(maml, "kl")[0] <= 1e-4
     dist = training.load_learner(out).dist
     assert dist.prior_std == 0.01
     sigma = torch.cat([v.exp().reshape(-1) for v in dist.log_sigma.values()])
