@@ -1170,8 +1170,11 @@ print("log_std of the final policy, Reptile:", dir_learners["reptile"].theta[pol
 # * **One meta-batch says little, for either method.** The two meta-batches' steps are nearly
 #   orthogonal, for MAML as for Reptile: at $\theta_0$ a step is mostly sampling noise, and
 #   progress is the small consistent part adding up over many iterations. Within Reptile's
-#   update, each direction alone pulls the weights one clear way and the two pull nearly
-#   opposite ways ($\cos(u_+, u_-) < -0.5$): their average cancels most of both.
+#   update, each direction alone pulls the weights one clear way and the two pull in clearly
+#   opposite ways ($\cos(u_+, u_-) < -0.3$): their average cancels much of both. The cosines
+#   ranged from $-0.4$ to $-0.75$ over the meta-batches and the machines we tried: the simulator
+#   is chaotic, so a difference in the last digits of the arithmetic (another CPU's vector
+#   instructions) runs other episodes.
 # * **MAML's step is more than 10 times longer.** TRPO scales MAML's step to the KL bound $\delta$,
 #   whatever the gradient's length; Reptile with
 #   $\beta = 1$ takes the averaged VPG steps at face value. What the consistent part adds up to in
@@ -1193,7 +1196,7 @@ assert torch.all((dir_sigma - 0.1).abs() < 0.01), "probabilistic MAML's sigma sh
 for theta_final in (dir_learners["reptile"].theta, dir_learners["pretrain"].theta):
     assert torch.all(theta_final[policies.LOG_STD] < theta_0[policies.LOG_STD])
 assert abs(cosine(*maml_steps)) < 0.3 and abs(cosine(*reptile_steps)) < 0.3
-assert max(halves_cosine) < -0.5, halves_cosine
+assert max(halves_cosine) < -0.3, halves_cosine
 for maml_step, reptile_step in zip(maml_steps, reptile_steps):
     assert maml_step.norm() > 10 * reptile_step.norm()
 
@@ -1218,11 +1221,11 @@ for maml_step, reptile_step in zip(maml_steps, reptile_steps):
 # one outer step moves the policy before adaptation, as a KL averaged over states. MAML's TRPO
 # steps at iteration 500 move it by about 0.002; the Adam steps of the $\sigma_0 = 0.01$ run after
 # its collapse by 0.02 to 0.2, and those of the $\sigma_0 = 0.1$ run trained on to 1000 iterations,
-# which also rose and fell, by 0.03 to 0.08. A trust region keeps one noisy step from throwing
-# away a policy that has learned; Adam's steps, about the learning rate in every coordinate, have
-# no such bound. The step that did the damage was not measured (no checkpoint of it was kept). A
-# second seed (`--seed 1`: another $\theta_0$ and other meta-batches, stopped at iteration 350 of
-# 500) rose and fell the same way, a little earlier; it is drawn in red, without an evaluation yet.
+# which also rose and fell, by 0.03 to 0.08. Adam's steps, about the learning rate in every
+# coordinate, have no bound in policy space; TRPO's do. The step that did the damage was not
+# measured (no checkpoint of it was kept). A second seed (`--seed 1`: another $\theta_0$ and other
+# meta-batches) rose and fell the same way, a little earlier, and never recovered; it is drawn
+# in red.
 
 # %%
 PRIOR_STD_RUN = Path("../results/ablations/prior-std/halfcheetah-dir/pmaml")
@@ -1240,7 +1243,7 @@ first_above = lambda name, level: int(windows[name][0][np.argmax(windows[name][1
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
 plot_learning_curves(left, [DIR_RUNS / "maml", DIR_RUNS / "pmaml", PRIOR_STD_RUN, SECOND_SEED])
-plot_adaptation_curves(right, [DIR_RUNS / "maml", DIR_RUNS / "pmaml", PRIOR_STD_RUN])
+plot_adaptation_curves(right, [DIR_RUNS / "maml", DIR_RUNS / "pmaml", PRIOR_STD_RUN, SECOND_SEED])
 right.set_title("adaptation on 40 held-out HalfCheetahDir tasks")
 plt.tight_layout()
 plt.show()
@@ -1261,6 +1264,62 @@ assert low_noise[-50:].mean() < low_noise[:50].mean() and low_noise_score[1] < 0
 print(f"seed 1, {len(second)} iterations: best 10-iteration mean {best['seed 1']:.1f} (first above 50 at "
       f"iteration {first_above('seed 1', 50)}), last 20 iterations {second[-20:].mean():.1f}")
 assert best["seed 1"] > 50 and second[-20:].mean() < second[:50].mean(), "seed 1 rose and fell too"
+
+# %% [markdown]
+# ### A trust region on the Adam step
+#
+# If the unbounded step caused the collapse, bounding it should prevent it. `train --max-kl`
+# adds a line search after each Adam step (`meta_rl.trust_region`): the step is halved until the
+# mean policy has moved by at most $\delta$,
+#
+# $$\overline{\mathrm{KL}}\big(\pi_{\mu_\text{old}} \,\|\, \pi_{\mu}\big) \le \delta = 0.01,$$
+#
+# averaged over the states of the pre-update episodes. It is TRPO's line search with TRPO's
+# $\delta$, but it puts the bound on the policy before adaptation and does not test that the
+# surrogate improved. Both seeds again, with everything else as above (`pmaml-max-kl` and
+# `pmaml-max-kl-seed1`). Asserted below:
+#
+# * **The bound held and was active.** Every kept step is within $\delta$, and the line search
+#   shrank most of seed 1's steps.
+# * **It did not prevent the fall.** Seed 1 took off more than 100 iterations sooner than without
+#   the bound, and then fell below where it started. Seed 0 had not taken off by iteration 500.
+#   Neither adapts on held-out tasks (a score below 0.1 after one step, against MAML's 0.48).
+#
+# So the length of the step in policy space is not the whole story. Bounded by TRPO's $\delta$,
+# the Adam steps still walked the policy down. Three differences from MAML's step remain, and we
+# have not separated them: the direction (Adam's scaling per coordinate against TRPO's natural
+# gradient), TRPO's test that the surrogate improved, and which policies the bound is on (MAML's
+# bounds the adapted policies). A tighter bound is being run ($\delta = 0.0025$, about the
+# pre-update KL of MAML's steps at iteration 500); see the ablation's README.
+
+# %%
+BOUNDED = {seed: PRIOR_STD_RUN.with_name(name) for seed, name in ((0, "pmaml-max-kl"), (1, "pmaml-max-kl-seed1"))}
+for seed, run in BOUNDED.items():
+    unbounded = read_config(PRIOR_STD_RUN if seed == 0 else SECOND_SEED)
+    assert read_config(run) == {**unbounded, "max_kl": 0.01}, "only the bound differs"
+fig, ax = plt.subplots(figsize=(7, 4))
+plot_learning_curves(ax, [PRIOR_STD_RUN, SECOND_SEED, *BOUNDED.values()])
+plt.show()
+bounded = {seed: {name: read_column(run, name) for name in ("post_return", "step_kl", "backtracks")}
+           for seed, run in BOUNDED.items()}
+windows.update({f"bounded {seed}": smoothed(read_metrics(run), "post_return") for seed, run in BOUNDED.items()})
+bounded_scores = {seed: normalized_score(json.loads((run / "evaluation.json").read_text())["after_steps"],
+                                         dir_after["random"][0], dir_after["oracle"][0])
+                  for seed, run in BOUNDED.items()}
+for seed, m in bounded.items():
+    iterations, means = windows[f"bounded {seed}"]
+    print(f"seed {seed} with the bound: largest kept step KL {m['step_kl'].max():.4f}, "
+          f"{(m['backtracks'] > 0).mean():.0%} of the steps shrunk; best 10-iteration mean {means.max():.1f} "
+          f"(iterations {iterations[means.argmax()] - 9}-{iterations[means.argmax()]}), last 50 iterations "
+          f"{m['post_return'][-50:].mean():.1f}; score after 0..3 steps {bounded_scores[seed].round(2)}")
+print(f"seed 1: 10-iteration mean past 50 at iteration {first_above('bounded 1', 50)} with the bound, "
+      f"{first_above('seed 1', 50)} without")
+assert all(m["step_kl"].max() <= 0.01 for m in bounded.values()), "the bound held"
+assert (bounded[1]["backtracks"] > 0).mean() > 0.5, "and was active"
+assert first_above("bounded 1", 50) + 100 < first_above("seed 1", 50), "seed 1 took off sooner"
+assert bounded[1]["post_return"][-50:].mean() < bounded[1]["post_return"][:50].mean(), "and fell below its start"
+assert windows["bounded 0"][1].max() < 50, "seed 0 did not take off"
+assert all(score[1] < 0.1 for score in bounded_scores.values()), "neither adapts"
 
 # %% [markdown]
 # ## What to remember
@@ -1286,10 +1345,11 @@ assert best["seed 1"] > 50 and second[-20:].mean() < second[:50].mean(), "seed 1
 #   each), and all beat joint training. Probabilistic MAML's initializations behave differently
 #   before and after one step, and further steps remove most of that spread.
 # * On HalfCheetahDir, in 500 iterations, only MAML meta-learned. Reptile's updates ($\beta = 1$)
-#   were 25 to 30 times shorter than MAML's TRPO steps and, after the two directions cancel,
+#   were 23 to 30 times shorter than MAML's TRPO steps and, after the two directions cancel,
 #   mostly noise. Probabilistic MAML's noise ($\sigma_0 = 0.1$) kept it from taking off; with
-#   $\sigma_0 = 0.01$ it took off sooner than MAML and then collapsed, its Adam steps unbounded in
-#   policy space where TRPO bounds MAML's.
+#   $\sigma_0 = 0.01$ it took off sooner than MAML and then collapsed, in two seeds. Bounding its
+#   Adam steps in policy space by TRPO's $\delta$ did not prevent the collapse, so what undid it
+#   is not only the length of the step.
 #
 # ## Exercises
 #
