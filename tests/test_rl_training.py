@@ -244,7 +244,7 @@ def test_cli_sets_the_policys_initial_std(tmp_path, capsys):
         configs.make_config("maml", "nav2d", policy_std="0.35")
 
 
-def test_cli_sets_pmamls_prior_std_and_max_kl_for_pmaml_and_trpo(tmp_path, capsys):
+def test_cli_sets_prior_std_and_max_kl(tmp_path, capsys):
     out = tmp_path / "pmaml"
     assert main(["train", "--algo", "pmaml", "--task", "nav2d", "--iterations", "2", "--prior-std", "0.01",
                  "--max-kl", "1e-5", "--out", str(out), "--quiet"]) == 0
