@@ -1125,7 +1125,7 @@ cosine = lambda a, b: torch.nn.functional.cosine_similarity(a, b, dim=0).item() 
 def distance_moved(learner):
     """||theta - theta_0|| of a trained policy (probabilistic MAML: mu): (the network's weights and
     biases, log_std)."""
-    final = learner.dist.mu if hasattr(learner, "dist") else learner.theta
+    final = learner.policy
     return ((weights_of(final) - weights_of(theta_0)).norm().item(),
             (final[policies.LOG_STD] - theta_0[policies.LOG_STD]).norm().item())
 

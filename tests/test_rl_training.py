@@ -255,7 +255,11 @@ def test_cli_sets_prior_std_and_max_kl(tmp_path, capsys):
     assert main(["train", "--algo", "maml", "--task", "nav2d", "--iterations", "1", "--max-kl", "1e-4",
                  "--out", str(maml), "--quiet"]) == 0
     assert 0 < runs.read_column(maml, "kl")[0] <= 1e-4
-    dist = training.load_learner(out).dist
+    maml_learner = training.load_learner(maml)
+    assert maml_learner.policy is maml_learner.theta
+    learner = training.load_learner(out)
+    dist = learner.dist
+    assert learner.policy is dist.mu  # the policy before adaptation is the distribution's mean
     assert dist.prior_std == 0.01
     sigma = torch.cat([v.exp().reshape(-1) for v in dist.log_sigma.values()])
     assert sigma.min() > 0.009 and sigma.max() < 0.011  # started at 0.01, two Adam steps of at most 3e-3 on log sigma

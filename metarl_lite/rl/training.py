@@ -65,6 +65,11 @@ class PolicyLearner:
         """What evaluation adapts from: the policy (a distribution for probabilistic MAML)."""
         return self.theta
 
+    @property
+    def policy(self) -> dict:
+        """The policy before adaptation: theta (probabilistic MAML: its distribution's mean mu)."""
+        return self.theta
+
     def state_dict(self) -> dict:
         return {"theta": meta_rl.detached(self.theta)}
 
@@ -139,6 +144,10 @@ class PMAMLLearner(PolicyLearner):
     @property
     def init(self):
         return self.dist
+
+    @property
+    def policy(self) -> dict:
+        return self.dist.mu
 
     def step(self, env, seed: int) -> dict:
         c = self.config

@@ -27,7 +27,7 @@ RUNS = ("results/halfcheetah-dir/maml", "results/halfcheetah-dir/promp", "result
 def mean_policy(learner) -> dict:
     """A copy of the policy before adaptation: theta, or mu of probabilistic MAML's distribution (which
     Adam updates in place)."""
-    return {k: v.detach().clone() for k, v in (learner.dist.mu if hasattr(learner, "dist") else learner.theta).items()}
+    return {k: v.detach().clone() for k, v in learner.policy.items()}
 
 
 def step_kls(run: str) -> list:

@@ -34,8 +34,7 @@ def first_above(means: np.ndarray, level: float) -> str:
 
 def weight_norm(learner) -> float:
     """||weights and biases|| of the policy (probabilistic MAML: its mean mu), log_std left out."""
-    params = learner.dist.mu if hasattr(learner, "dist") else learner.theta
-    return torch.cat([v.detach().flatten() for k, v in params.items() if k != policies.LOG_STD]).norm().item()
+    return torch.cat([v.detach().flatten() for k, v in learner.policy.items() if k != policies.LOG_STD]).norm().item()
 
 
 def summary(run: Path, random0: float, oracle: float) -> str:
@@ -45,9 +44,9 @@ def summary(run: Path, random0: float, oracle: float) -> str:
              f"max_kl {config.get('max_kl')}), {len(post)} iterations",
              "  post-update return per 50: " + " ".join(f"{post[i:i + 50].mean():.1f}" for i in range(0, len(post), 50)),
              f"  best 10-iteration mean {means.max():.1f} (iterations {means.argmax() + 1}-{means.argmax() + 10}); "
-             f"first above 0 at {first_above(means, 0)}, above 50 at {first_above(means, 50)}"]
-    lines.append(f"  weight norm {weight_norm(load_learner(run)):.1f} at the checkpoint, "
-                 f"{weight_norm(make_learner(from_dict(config))):.1f} at initialization")
+             f"first above 0 at {first_above(means, 0)}, above 50 at {first_above(means, 50)}",
+             f"  weight norm {weight_norm(load_learner(run)):.1f} at the checkpoint, "
+             f"{weight_norm(make_learner(from_dict(config))):.1f} at initialization"]
     if config.get("algo") == "pmaml" and config.get("max_kl") is not None:
         step_kl, backtracks = read_column(run, "step_kl"), read_column(run, "backtracks")
         lines.append(f"  kept step KL: mean {step_kl.mean():.4f}; steps shrunk by the line search: "
