@@ -34,7 +34,8 @@ def _runner(task: str):
 
 
 def _train(args):
-    flags = ("shots", "iterations", "meta_batch", "episodes_per_task", "policy_std", "prior_std", "max_kl")
+    flags = ("shots", "iterations", "meta_batch", "episodes_per_task", "policy_std", "prior_std", "max_kl",
+             "surrogate_test")
     overrides = {k: getattr(args, k) for k in flags if getattr(args, k) is not None}
     config = configs.make_config(args.algo, args.task, args.config, seed=args.seed, **overrides)
     seed_everything(args.seed)
@@ -159,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="RL: delta, the bound on KL(pi_old || pi_new) of an outer step: TRPO's trust region "
                             "(default 0.01), or for --algo pmaml a line search on its mean policy's Adam step "
                             "(default: none)")
+    train.add_argument("--surrogate-test", action="store_true", default=None,
+                       help="RL, --algo pmaml with --max-kl: keep a step of the line search only if it also raises "
+                            "the objective on the iteration's batch, as TRPO's does")
     train.add_argument("--resume", action="store_true", help="continue the run saved in --out "
                        "(with the same --config and options that started it)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -131,6 +131,7 @@ class PMAMLRLConfig(RLConfig):
     prior_std: float = 0.1  # sigma_0 (and the initial sigma)
     kl_weight: float = 1e-3  # beta of the KL to N(stopgrad(mu), sigma_0^2)
     max_kl: Optional[float] = None  # delta of a trust region on the mean policy's step (None: Adam's step as is)
+    surrogate_test: bool = False  # the trust region also requires the step to raise the objective (TRPO's test)
     estimator: str = "loglik"
     eval_samples: int = 5  # sampled initializations per held-out task
 
@@ -227,7 +228,9 @@ def with_overrides(config, overrides: dict):
                 "episodes_per_task": " (--episodes-per-task applies to RL tasks only)",
                 "policy_std": " (--policy-std applies to RL tasks only)",
                 "prior_std": " (--prior-std applies to --algo pmaml on RL tasks only)",
-                "max_kl": " (--max-kl applies to RL tasks trained by TRPO or --algo pmaml only)"}.get(unknown[0], "")
+                "max_kl": " (--max-kl applies to RL tasks trained by TRPO or --algo pmaml only)",
+                "surrogate_test": " (--surrogate-test applies to --algo pmaml on RL tasks only; TRPO always tests"
+                                  " its surrogate)"}.get(unknown[0], "")
         raise ValueError(f"unknown config keys {unknown} for --algo {config.algo}{hint}; known keys: {sorted(known)}")
     config = replace(config, **overrides)
     for key in ("shots", "iterations", "meta_batch", "episodes_per_task", "horizon", "eval_tasks", "eval_episodes"):
@@ -240,6 +243,11 @@ def with_overrides(config, overrides: dict):
                                   or not 0 < value < math.inf):
             flag = "--" + key.replace("_", "-")
             raise ValueError(f"{key} ({flag}) must be a positive finite number, got {value!r}")
+    surrogate_test = getattr(config, "surrogate_test", False)
+    if not isinstance(surrogate_test, bool):
+        raise ValueError(f"surrogate_test (--surrogate-test) must be True or False, got {surrogate_test!r}")
+    if surrogate_test and config.max_kl is None:
+        raise ValueError("--surrogate-test adds a test to the line search of --max-kl; set --max-kl too")
     if config.algo == "random" and config.iterations:
         raise ValueError(f"--algo random saves an untrained initialization: it takes no iterations "
                          f"(got {config.iterations}); leave out --iterations")

@@ -238,14 +238,15 @@ def test_reptile_rl_improves_on_its_initial_return():
     assert pre > pre_0 + 20 and post > post_0 + 20 and post > pre
 
 
-@pytest.mark.parametrize("max_kl", [None, 0.02])
-def test_probabilistic_maml_rl_improves_and_keeps_a_spread_of_initializations(max_kl):
+@pytest.mark.parametrize("max_kl, surrogate_test", [(None, False), (0.02, False), (0.02, True)])
+def test_probabilistic_maml_rl_improves_and_keeps_a_spread_of_initializations(max_kl, surrogate_test):
     dist = meta_rl.PolicyDistribution(policies.init_policy(2, 2, hidden=(32, 32), seed=0), prior_std=0.1)
     optimizer = torch.optim.Adam(dist.parameters(), lr=1e-2)
     pre_0, post_0 = held_out(dist).tolist()
     metrics = []
     train(lambda env, i: metrics.append(meta_rl.pmaml_rl_step(dist, optimizer, env, horizon=HORIZON, seed=i,
-                                                               kl_weight=1e-3, max_kl=max_kl)), iterations=12)
+                                                               kl_weight=1e-3, max_kl=max_kl,
+                                                               surrogate_test=surrogate_test)), iterations=12)
     pre, post = held_out(dist).tolist()
     assert pre > pre_0 + 20 and post > post_0 + 20 and post > pre
     assert 0.05 < metrics[-1]["sigma"] < 0.2 and metrics[-1]["kl_to_prior"] > 0
@@ -253,6 +254,8 @@ def test_probabilistic_maml_rl_improves_and_keeps_a_spread_of_initializations(ma
         assert "step_kl" not in metrics[-1]
     else:  # the bound was active and held
         assert all(0 < m["step_kl"] <= max_kl for m in metrics) and any(m["backtracks"] > 0 for m in metrics)
+    if surrogate_test:  # and every kept step raised the objective on its own batch
+        assert all(m["objective_after"] > m["objective"] for m in metrics)
 
 
 def test_trust_region_keeps_the_first_halving_of_the_step_within_the_kl_bound_and_undoes_a_bad_step():
@@ -277,11 +280,32 @@ def test_trust_region_keeps_the_first_halving_of_the_step_within_the_kl_bound_an
     assert meta_rl.trust_region(dist, before, episodes, max_kl=max_kl) == {"step_kl": kls[3], "backtracks": 3}
     for p, old, s in zip(dist.parameters(), before, step):
         torch.testing.assert_close(p.detach(), old + s / 8)
+    for halvings, expected in ((5, {"step_kl": kls[5], "backtracks": 5}), (15, {"step_kl": 0.0, "backtracks": 15})):
+        take(1.0)  # a surrogate test that the step passes from its 5th halving on, then one that it never passes
+        def improves(halvings=halvings):
+            return (dist.parameters()[0] - before[0]).norm() <= step[0].norm() * 0.5**halvings * 1.0001
+        assert meta_rl.trust_region(dist, before, episodes, max_kl=max_kl, improves=improves) == expected
+    assert all(torch.equal(p.detach(), old) for p, old in zip(dist.parameters(), before))
     take(1.0)
     with torch.no_grad():
         dist.mu["log_std"][0] = float("nan")
     assert meta_rl.trust_region(dist, before, episodes, max_kl=max_kl) == {"step_kl": 0.0, "backtracks": 15}
     assert all(torch.equal(p.detach(), old) for p, old in zip(dist.parameters(), before))
+
+
+def test_surrogate_test_shrinks_an_adam_step_that_lowers_the_objective_until_it_raises_it():
+    def step(surrogate_test):  # Adam's first step moves every entry by about lr = 2: far too far
+        dist = meta_rl.PolicyDistribution(policies.init_policy(2, 2, hidden=(8,), seed=0), prior_std=0.1)
+        optimizer = torch.optim.Adam(dist.parameters(), lr=2.0)
+        env = nav.make_vec_env(nav.sample_tasks(4, np.random.default_rng(0)), 5)
+        return meta_rl.pmaml_rl_step(dist, optimizer, env, horizon=HORIZON, seed=0, max_kl=1e6,
+                                     surrogate_test=surrogate_test)
+
+    kl_only, tested = step(False), step(True)
+    assert kl_only["backtracks"] == 0 and kl_only["objective_after"] < kl_only["objective"]  # the loose bound kept it
+    assert tested["objective"] == kl_only["objective"]  # the same batch
+    assert 0 < tested["backtracks"] < 15 and tested["objective_after"] > tested["objective"]
+    assert tested["step_kl"] < kl_only["step_kl"]
 
 
 def test_promp_gradient_at_the_sampling_policy_is_the_lvc_meta_gradient():

@@ -244,6 +244,17 @@ def test_cli_sets_the_policys_initial_std(tmp_path, capsys):
         configs.make_config("maml", "nav2d", policy_std="0.35")
 
 
+def test_cli_surrogate_test_keeps_only_steps_that_raise_the_objective(tmp_path):
+    out = tmp_path / "pmaml"
+    assert main(["train", "--algo", "pmaml", "--task", "nav2d", "--iterations", "3", "--max-kl", "0.01",
+                 "--surrogate-test", "--out", str(out), "--quiet"]) == 0
+    assert runs.read_config(out)["surrogate_test"] is True
+    objective, after, backtracks = (runs.read_column(out, name) for name in ("objective", "objective_after", "backtracks"))
+    kept = backtracks < 15  # an undone step leaves the objective where it was
+    assert len(objective) == 3 and kept.any() and (after[kept] > objective[kept]).all()
+    assert np.allclose(after[~kept], objective[~kept])
+
+
 def test_cli_sets_prior_std_and_max_kl(tmp_path, capsys):
     out = tmp_path / "pmaml"
     assert main(["train", "--algo", "pmaml", "--task", "nav2d", "--iterations", "2", "--prior-std", "0.01",
@@ -272,7 +283,11 @@ def test_cli_sets_prior_std_and_max_kl(tmp_path, capsys):
              (["--algo", "pmaml", "--task", "nav2d", "--max-kl", "0"],
               "max_kl (--max-kl) must be a positive finite number, got 0.0"),
              (["--algo", "reptile", "--task", "nav2d", "--max-kl", "0.01"],
-              "--max-kl applies to RL tasks trained by TRPO or --algo pmaml only")]
+              "--max-kl applies to RL tasks trained by TRPO or --algo pmaml only"),
+             (["--algo", "pmaml", "--task", "nav2d", "--surrogate-test"],
+              "--surrogate-test adds a test to the line search of --max-kl; set --max-kl too"),
+             (["--algo", "maml", "--task", "nav2d", "--surrogate-test"],
+              "--surrogate-test applies to --algo pmaml on RL tasks only; TRPO always tests its surrogate")]
     for flags, message in cases:
         assert main(["train", *flags, "--out", str(tmp_path / "new")]) == 2
         assert message in capsys.readouterr().err

@@ -412,7 +412,7 @@ class PolicyDistribution:
 
 def pmaml_rl_step(dist: PolicyDistribution, optimizer, env, *, horizon: int, seed: int, inner_lr: float = INNER_LR,
                   inner_steps: int = 1, kl_weight: float = 1e-3, estimator: str = "loglik", first_order: bool = False,
-                  max_kl=None, gamma: float = GAMMA, lam: float = LAM) -> dict:
+                  max_kl=None, surrogate_test: bool = False, gamma: float = GAMMA, lam: float = LAM) -> dict:
     """One probabilistic MAML-RL meta-iteration (see ``PolicyDistribution``); updates ``dist`` in place.
 
     Draw theta_i ~ N(mu, sigma^2) per task (seed ``seed``), sample D_i with theta_i, adapt to phi_i,
@@ -420,37 +420,55 @@ def pmaml_rl_step(dist: PolicyDistribution, optimizer, env, *, horizon: int, see
     on -(L(phi(theta)) - beta * KL), L the ``post_update_surrogate`` on D'. A first-order optimizer
     rather than TRPO: the trust region bounds a change of policy, and here a step moves a whole
     distribution of them. beta = ``kl_weight``. With ``max_kl`` = delta the optimizer's step is then
-    bounded by ``trust_region`` on the mean policy. Returns metrics as in ``reptile_rl_step`` plus the
-    objective terms ``surrogate`` and ``kl_to_prior``, ``sigma`` (mean of sigma over all parameters),
-    and with ``max_kl`` the step's ``step_kl`` and ``backtracks``.
+    bounded by ``trust_region`` on the mean policy, and with ``surrogate_test`` too a shrunk step is kept
+    only if it raises the objective L - beta KL on this iteration's batch and draws eps (TRPO's
+    surrogate test). Returns metrics as in ``reptile_rl_step`` plus the objective terms ``surrogate``
+    and ``kl_to_prior``, ``objective`` = L - beta KL, ``sigma`` (mean of sigma over all parameters), and
+    with ``max_kl`` the step's ``step_kl``, ``backtracks`` and ``objective_after`` (at the kept step).
     """
     kl_weight = check_step_size("kl_weight", kl_weight)
     if max_kl is not None:
         max_kl = check_step_size("max_kl", max_kl)
     n = _n_tasks(env)
-    thetas = dist.sample(n, torch.Generator().manual_seed(seed))
-    path = sample_path(env, thetas, inner_lr=inner_lr, inner_steps=inner_steps, horizon=horizon, seed=seed,
-                       gamma=gamma, lam=lam)
+    draw = partial(dist.sample, n)  # theta_i = mu + sigma * eps_i with this iteration's eps_i
+    path = sample_path(env, draw(torch.Generator().manual_seed(seed)), inner_lr=inner_lr, inner_steps=inner_steps,
+                       horizon=horizon, seed=seed, gamma=gamma, lam=lam)
+
+    def terms(first_order: bool = first_order) -> tuple:
+        """(L(phi(mu + sigma * eps)), KL(q || prior)) at the current mu and sigma."""
+        phi = adapted(draw(torch.Generator().manual_seed(seed)), path, inner_lr=inner_lr, estimator=estimator,
+                      first_order=first_order)
+        return post_update_surrogate(phi, path.episodes[-1], path.advantages[-1]), dist.kl_to_prior()
+
+    def objective_now() -> float:
+        with torch.enable_grad():  # the inner steps differentiate, also inside the line search's no_grad
+            surrogate, kl = terms(first_order=True)  # a value only: phi's first-order replay is the same
+        return (surrogate - kl_weight * kl).item()
+
     tic = time.perf_counter()
-    phi = adapted(thetas, path, inner_lr=inner_lr, estimator=estimator, first_order=first_order)
-    surrogate = post_update_surrogate(phi, path.episodes[-1], path.advantages[-1])
-    kl = dist.kl_to_prior()
+    surrogate, kl = terms()
+    objective = surrogate - kl_weight * kl
     optimizer.zero_grad()
-    check_finite("the probabilistic MAML-RL objective", -(surrogate - kl_weight * kl)).backward()
+    check_finite("the probabilistic MAML-RL objective", -objective).backward()
     before = [p.detach().clone() for p in dist.parameters()]
     optimizer.step()
-    bounded = {} if max_kl is None else trust_region(dist, before, path.episodes[0], max_kl=max_kl)
+    bounded = {}
+    if max_kl is not None:
+        improves = (lambda: objective_now() > objective.item()) if surrogate_test else None
+        bounded = {**trust_region(dist, before, path.episodes[0], max_kl=max_kl, improves=improves),
+                   "objective_after": objective_now()}
     sigma = torch.cat([torch.exp(v.detach()).reshape(-1) for v in dist.log_sigma.values()]).mean()
     return {**_path_metrics(path, time.perf_counter() - tic), "surrogate": surrogate.item(), "kl_to_prior": kl.item(),
-            "sigma": sigma.item(), **bounded}
+            "objective": objective.item(), "sigma": sigma.item(), **bounded}
 
 
-def trust_region(dist: PolicyDistribution, before: list, episodes: Episodes, *, max_kl: float,
+def trust_region(dist: PolicyDistribution, before: list, episodes: Episodes, *, max_kl: float, improves=None,
                  backtrack_ratio: float = 0.5, max_backtracks: int = 15) -> dict:
     """Shrink the step that moved ``dist.parameters()`` from the values ``before`` to ratio^j of itself,
     the smallest j < max_backtracks with KL(pi_mu_before || pi_mu) <= delta = ``max_kl`` over the states
-    of ``episodes`` (undo it if there is none): TRPO's line search, without its surrogate test, on the
-    mean policy. Returns ``step_kl`` (the KL kept) and ``backtracks`` (j, or max_backtracks when undone).
+    of ``episodes`` and, if given, ``improves()`` true at the shrunk step (undo it if there is none):
+    TRPO's line search on the mean policy, its surrogate test being ``improves``. Returns ``step_kl``
+    (the KL kept) and ``backtracks`` (j, or max_backtracks when undone).
     """
     params = dist.parameters()
     after = [p.detach().clone() for p in params]
@@ -460,7 +478,7 @@ def trust_region(dist: PolicyDistribution, before: list, episodes: Episodes, *, 
             for p, old, new in zip(params, before, after):
                 p.copy_(old + backtrack_ratio**j * (new - old))
             step_kl = policies.kl(mu_before, dist.mu, episodes.obs, episodes.masks).item()
-            if step_kl <= max_kl:  # False for NaN
+            if step_kl <= max_kl and (improves is None or improves()):  # False for NaN
                 return {"step_kl": step_kl, "backtracks": j}
         for p, old in zip(params, before):
             p.copy_(old)

@@ -137,7 +137,8 @@ class PMAMLLearner(PolicyLearner):
 
     def __init__(self, config):
         super().__init__(config)
-        self.columns = ("sigma", "kl_to_prior", *(() if config.max_kl is None else ("step_kl", "backtracks")))
+        self.columns = ("sigma", "kl_to_prior", *(() if config.max_kl is None else ("step_kl", "backtracks")),
+                        *(("objective", "objective_after") if config.surrogate_test else ()))
         self.dist = meta_rl.PolicyDistribution(self.theta, prior_std=config.prior_std)
         self.optimizer = torch.optim.Adam(self.dist.parameters(), lr=config.outer_lr)
 
@@ -153,7 +154,7 @@ class PMAMLLearner(PolicyLearner):
         c = self.config
         return meta_rl.pmaml_rl_step(self.dist, self.optimizer, env, horizon=c.horizon, seed=seed,
                                      inner_lr=c.inner_lr, inner_steps=c.inner_steps, kl_weight=c.kl_weight,
-                                     estimator=c.estimator, max_kl=c.max_kl)
+                                     estimator=c.estimator, max_kl=c.max_kl, surrogate_test=c.surrogate_test)
 
     def state_dict(self) -> dict:
         return {"mu": meta_rl.detached(self.dist.mu), "log_sigma": meta_rl.detached(self.dist.log_sigma),
