@@ -249,7 +249,8 @@ def test_cli_surrogate_test_keeps_only_steps_that_raise_the_objective(tmp_path):
     assert main(["train", "--algo", "pmaml", "--task", "nav2d", "--iterations", "3", "--max-kl", "0.01",
                  "--surrogate-test", "--out", str(out), "--quiet"]) == 0
     assert runs.read_config(out)["surrogate_test"] is True
-    objective, after, backtracks = (runs.read_column(out, name) for name in ("objective", "objective_after", "backtracks"))
+    objective, after, backtracks = (runs.read_column(out, column)
+                                    for column in ("objective", "objective_after", "backtracks"))
     kept = backtracks < 15  # an undone step leaves the objective where it was
     assert len(objective) == 3 and kept.any() and (after[kept] > objective[kept]).all()
     assert np.allclose(after[~kept], objective[~kept])

@@ -3,7 +3,9 @@
 For each run: the post-update training return, mean per 50 iterations; its best 10-iteration mean
 (and the last iteration of that window); the first 10-iteration window above 0 and above 50; for runs
 with a trust region (--max-kl), the mean KL of the kept steps and the share of steps the line search
-shrank; the norm of the network's weights and biases at the checkpoint and at initialization; and the
+shrank; with the surrogate test too (--surrogate-test), in how many steps the objective rose, how many
+were undone, and for how many iterations the post-update returns equal those of the same run without
+the test; the norm of the network's weights and biases at the checkpoint and at initialization; and the
 held-out evaluation with its normalized score (`report.normalized_score` against
 results/halfcheetah-dir/random and oracle).
 
@@ -37,6 +39,15 @@ def weight_norm(learner) -> float:
     return torch.cat([v.detach().flatten() for k, v in learner.policy.items() if k != policies.LOG_STD]).norm().item()
 
 
+def without_the_test(run: Path) -> Path:
+    """The run of this folder with the config of ``run`` except for the surrogate test."""
+    def rest(config: dict) -> dict:
+        return {k: v for k, v in config.items() if k != "surrogate_test"}
+
+    return next(p for p in RUNS
+                if not read_config(p).get("surrogate_test") and rest(read_config(p)) == rest(read_config(run)))
+
+
 def summary(run: Path, random0: float, oracle: float) -> str:
     post, config = read_column(run, "post_return"), read_config(run)
     means = np.convolve(post, np.ones(10) / 10, mode="valid")
@@ -51,6 +62,14 @@ def summary(run: Path, random0: float, oracle: float) -> str:
         step_kl, backtracks = read_column(run, "step_kl"), read_column(run, "backtracks")
         lines.append(f"  kept step KL: mean {step_kl.mean():.4f}; steps shrunk by the line search: "
                      f"{(backtracks > 0).mean():.0%} (in the last 100: {(backtracks[-100:] > 0).mean():.0%})")
+    if config.get("surrogate_test"):
+        objective, after = read_column(run, "objective"), read_column(run, "objective_after")
+        lines.append(f"  surrogate test: the objective rose in {(after > objective).sum()} of {len(post)} steps; "
+                     f"steps undone: {(read_column(run, 'backtracks') == 15).sum()}")
+        twin = without_the_test(run)
+        other = read_column(twin, "post_return")[:len(post)]
+        same = len(post) if (other == post).all() else np.flatnonzero(other != post)[0]
+        lines.append(f"  post-update returns equal to {twin.name}'s for the first {same} iterations")
     result, note = run_evaluation(run)
     if result is not None:
         after, ci = np.array(result["after_steps"]), np.array(result["ci95"])
