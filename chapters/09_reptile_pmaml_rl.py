@@ -1323,6 +1323,54 @@ assert windows["bounded 0"][1].max() < 50, "seed 0 did not take off"
 assert all(score[1] < 0.1 for score in bounded_scores.values()), "neither adapts"
 
 # %% [markdown]
+# ### TRPO's surrogate test, and MAML's own second seed
+#
+# The next candidate is TRPO's second test. `train --surrogate-test` keeps a halving of the Adam
+# step only if it is within the bound *and* raises the objective $L - \lambda\,\mathrm{KL}$ on the
+# iteration's own batch and draws $\varepsilon_i$, as TRPO's line search does for its surrogate
+# (`pmaml-surrogate-test-seed1`, seed 1 with $\delta = 0.01$). And one more run changes the method
+# instead: MAML with its TRPO step, on the same seed 1 (`results/ablations/seeds`). Asserted below:
+#
+# * **The test changed almost nothing.** The run equals the one without the test for more than 200
+#   iterations, the peak included (every step the bound kept also raised the objective on its
+#   batch), the test undid fewer than 1% of the steps, and the run fell below its start all the same.
+# * **MAML rose and fell too.** On seed 1 its training return rose and then declined by more than 15,
+#   with every TRPO step accepted, and it does not adapt on held-out tasks (a score below 0.1; seed 0
+#   scores 0.48).
+#
+# So a step that improves the surrogate of its own batch within a trust region protects neither
+# method from this decline on Dir: the fall is not probabilistic MAML's alone, and MAML's 0.48 is
+# one seed's.
+
+# %%
+SURROGATE_TEST = PRIOR_STD_RUN.with_name("pmaml-surrogate-test-seed1")
+MAML_SEED1 = Path("../results/ablations/seeds/halfcheetah-dir/maml-seed1")
+assert read_config(SURROGATE_TEST) == {**read_config(BOUNDED[1]), "surrogate_test": True}, "only the test differs"
+assert from_dict(read_config(MAML_SEED1)) == from_dict({**read_config(DIR_RUNS / "maml"), "seed": 1}), "only the seed"
+fig, ax = plt.subplots(figsize=(7, 4))
+plot_learning_curves(ax, [BOUNDED[1], SURROGATE_TEST, DIR_RUNS / "maml", MAML_SEED1])
+plt.show()
+tested = {name: read_column(SURROGATE_TEST, name) for name in ("post_return", "backtracks")}
+same = np.flatnonzero(tested["post_return"] != bounded[1]["post_return"])[0]
+undone = (tested["backtracks"] == 15).mean()
+maml_seed1 = {name: read_column(MAML_SEED1, name) for name in ("post_return", "kl", "backtracks")}
+windows["maml seed 1"] = smoothed(read_metrics(MAML_SEED1), "post_return")
+scores = {run.name: normalized_score(json.loads((run / "evaluation.json").read_text())["after_steps"],
+                                     dir_after["random"][0], dir_after["oracle"][0])[1]
+          for run in (SURROGATE_TEST, MAML_SEED1)}
+print(f"with the surrogate test: the same returns for the first {same} iterations, {undone:.1%} of the steps "
+      f"undone, last 50 iterations {tested['post_return'][-50:].mean():.1f} (first 50: "
+      f"{tested['post_return'][:50].mean():.1f}), score after one step {scores[SURROGATE_TEST.name]:.2f}")
+print(f"MAML, seed 1: best 10-iteration mean {windows['maml seed 1'][1].max():.1f}, last 50 iterations "
+      f"{maml_seed1['post_return'][-50:].mean():.1f}, most backtracks {maml_seed1['backtracks'].max():.0f}, "
+      f"score after one step {scores[MAML_SEED1.name]:.2f}")
+assert same > 200 and undone < 0.01, "the test changed almost nothing"
+assert tested["post_return"][-50:].mean() < tested["post_return"][:50].mean(), "and the run fell below its start"
+assert windows["maml seed 1"][1].max() - maml_seed1["post_return"][-50:].mean() > 15, "MAML rose and fell"
+assert (maml_seed1["kl"] > 0).all() and maml_seed1["backtracks"].max() < 15, "every TRPO step accepted"
+assert all(score < 0.1 for score in scores.values()), "neither adapts"
+
+# %% [markdown]
 # ## What to remember
 #
 # * **Reptile-RL**: $k$ VPG steps per task, each on fresh episodes sampled by the current policy,
@@ -1345,12 +1393,14 @@ assert all(score[1] < 0.1 for score in bounded_scores.values()), "neither adapts
 # * On 2D navigation we cannot tell the four methods apart after one step (one training seed
 #   each), and all beat joint training. Probabilistic MAML's initializations behave differently
 #   before and after one step, and further steps remove most of that spread.
-# * On HalfCheetahDir, in 500 iterations, only MAML meta-learned. Reptile's updates ($\beta = 1$)
+# * On HalfCheetahDir, in 500 iterations, only MAML meta-learned, and only on one of its two
+#   seeds. Reptile's updates ($\beta = 1$)
 #   were 23 to 30 times shorter than MAML's TRPO steps and, after the two directions cancel,
 #   mostly noise. Probabilistic MAML's noise ($\sigma_0 = 0.1$) kept it from taking off; with
 #   $\sigma_0 = 0.01$ it took off sooner than MAML and then collapsed, in two seeds. Bounding its
-#   Adam steps in policy space by TRPO's $\delta$ did not prevent the collapse, so what undid it
-#   is not only the length of the step.
+#   Adam steps in policy space by TRPO's $\delta$ did not prevent the collapse, nor did TRPO's
+#   surrogate test, and MAML's TRPO step rose and fell on its second seed too: what undid them is
+#   not the length of the step, nor a step that fails the surrogate test.
 #
 # ## Exercises
 #
