@@ -591,7 +591,10 @@ for task in TASKS:
 # The tables of `metarl_lite.report.results_table`, the README's: one row per run folder, the
 # held-out returns of finished runs and of evaluated checkpoints (marked with their iteration)
 # with the paper's numbers beside them and the normalized score after one step (ours, with the
-# paper's in parentheses), or how far a run's training has come.
+# paper's in parentheses), or how far a run's training has come. Each row is one training run,
+# seed 0. On Dir, MAML with seeds 1 and 2 scored 0.01 and 0.14 after one step at 500 iterations
+# (`results/ablations/seeds`): seed 0's 0.48 is the best of three, and one seed's score says
+# little about another's.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
