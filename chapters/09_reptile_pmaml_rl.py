@@ -1304,9 +1304,15 @@ plt.show()
 bounded = {seed: {name: read_column(run, name) for name in ("post_return", "step_kl", "backtracks")}
            for seed, run in BOUNDED.items()}
 windows.update({f"bounded {seed}": smoothed(read_metrics(run), "post_return") for seed, run in BOUNDED.items()})
-bounded_scores = {seed: normalized_score(json.loads((run / "evaluation.json").read_text())["after_steps"],
-                                         dir_after["random"][0], dir_after["oracle"][0])
-                  for seed, run in BOUNDED.items()}
+
+
+def held_out_scores(run):
+    """The normalized scores after 0..3 steps of the evaluated Dir run in `run`."""
+    after = json.loads((run / "evaluation.json").read_text())["after_steps"]
+    return normalized_score(after, dir_after["random"][0], dir_after["oracle"][0])
+
+
+bounded_scores = {seed: held_out_scores(run) for seed, run in BOUNDED.items()}
 for seed, m in bounded.items():
     iterations, means = windows[f"bounded {seed}"]
     print(f"seed {seed} with the bound: largest kept step KL {m['step_kl'].max():.4f}, "
@@ -1355,9 +1361,7 @@ same = np.flatnonzero(tested["post_return"] != bounded[1]["post_return"])[0]
 undone = (tested["backtracks"] == 15).mean()
 maml_seed1 = {name: read_column(MAML_SEED1, name) for name in ("post_return", "kl", "backtracks")}
 windows["maml seed 1"] = smoothed(read_metrics(MAML_SEED1), "post_return")
-scores = {run.name: normalized_score(json.loads((run / "evaluation.json").read_text())["after_steps"],
-                                     dir_after["random"][0], dir_after["oracle"][0])[1]
-          for run in (SURROGATE_TEST, MAML_SEED1)}
+scores = {run.name: held_out_scores(run)[1] for run in (SURROGATE_TEST, MAML_SEED1)}
 print(f"with the surrogate test: the same returns for the first {same} iterations, {undone:.1%} of the steps "
       f"undone, last 50 iterations {tested['post_return'][-50:].mean():.1f} (first 50: "
       f"{tested['post_return'][:50].mean():.1f}), score after one step {scores[SURROGATE_TEST.name]:.2f}")
